@@ -1,0 +1,47 @@
+# The template's task list. `make demo` and `make test` need only Python 3.11+.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+export DO_NOT_TRACK := 1
+
+UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+RUN := $(UV) run --no-sync
+DEMO_DIR ?= $(or $(TMPDIR),/tmp)/mlops-blueprint-demo
+
+.PHONY: help install sync lint test test-fast demo clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet uv
+
+install: $(UV) ## The template's own environment (copier, cookiecutter, cruft, pytest)
+	$(UV) sync $(if $(CI),--locked)
+
+sync: install ## Regenerate cookiecutter.json from copier.yml
+	$(RUN) python scripts/sync_cookiecutter.py
+
+lint: install ## ruff and mypy on the template's own code
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+	$(RUN) mypy
+
+test: install ## The whole suite: generates projects with both tools and runs them
+	@start=$$(date +%s); \
+	$(RUN) pytest -n 2 --dist loadgroup $(PYTEST_ARGS); status=$$?; \
+	echo "template test suite wall time: $$(( $$(date +%s) - start )) s"; exit $$status
+
+test-fast: install ## Everything but the tests that run generated projects
+	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
+
+demo: install ## Generate the default project into $(DEMO_DIR) and run it end to end
+	rm -rf $(DEMO_DIR)
+	$(RUN) copier copy --trust --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO_DIR)
+	$(MAKE) -C $(DEMO_DIR) all
+
+clean: ## Remove build output
+	rm -rf build .pytest_cache

@@ -1,0 +1,189 @@
+"""Helpers the template's tests share: snapshot the template, generate with both tools, run."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+QUESTIONS: dict[str, dict[str, Any]] = {
+    name: spec
+    for name, spec in yaml.safe_load((ROOT / "copier.yml").read_text()).items()
+    if not name.startswith("_") and spec.get("when", True) is not False
+}
+# Files whose syntax belongs to the generated project, where `{{` may legitimately appear.
+LEFTOVER_MARKERS = ("{{", "{%", "cookiecutter.")
+ENV = {
+    **os.environ,
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DVC_NO_ANALYTICS": "1",
+    "DO_NOT_TRACK": "1",
+    "GIT_AUTHOR_NAME": "Template Tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.com",
+    "GIT_COMMITTER_NAME": "Template Tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.com",
+    # Generated projects must not reuse the template's own environment.
+    "VIRTUAL_ENV": "",
+}
+ENV.pop("VIRTUAL_ENV")
+ENV["PATH"] = os.pathsep.join([str(BIN), ENV.get("PATH", "")])
+
+
+def run(
+    command: list[str], cwd: Path, *, check: bool = True, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        command, cwd=cwd, env={**ENV, **(env or {})}, capture_output=True, text=True, check=False
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed in {cwd} ({done.returncode})\n"
+            f"--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
+        )
+    return done
+
+
+def snapshot_template(dst: Path, tag: str | None = "v0.0.0-test") -> Path:
+    """Copy the template as it is in the work tree into a fresh git repo (and tag it).
+
+    copier reads templates from git; a snapshot tests uncommitted work too and never depends
+    on the tags or history of the checkout the tests run in.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split("\0")
+    for relative in filter(None, listed):
+        source = ROOT / relative
+        if source.is_file():
+            (dst / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dst / relative)
+    run(["git", "init", "--quiet", "--initial-branch=main"], dst)
+    commit_all(dst, "template snapshot")
+    if tag:
+        run(["git", "tag", tag], dst)
+    return dst
+
+
+def commit_all(repo: Path, message: str) -> None:
+    run(["git", "add", "--all"], repo)
+    run(["git", "commit", "--quiet", "--no-verify", "--allow-empty", "-m", message], repo)
+
+
+def defaults() -> dict[str, Any]:
+    """Answers a user gets by pressing Enter everywhere (derived ones left to the tools)."""
+    return {
+        name: spec["default"]
+        for name, spec in QUESTIONS.items()
+        if not (isinstance(spec["default"], str) and "{{" in spec["default"])
+    }
+
+
+def _as_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def copier_copy(
+    template: Path, dst: Path, answers: Mapping[str, Any], *, ref: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    command = [str(BIN / "copier"), "copy", "--trust", "--defaults", "--quiet"]
+    for name, value in answers.items():
+        command += ["--data", f"{name}={_as_text(value)}"]
+    if ref:
+        command += ["--vcs-ref", ref]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    return run([*command, str(template), str(dst)], dst.parent, check=check)
+
+
+def cookiecutter(
+    template: Path, out: Path, answers: Mapping[str, Any], *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    command = [str(BIN / "cookiecutter"), "--no-input", "--output-dir", str(out), str(template)]
+    command += [f"{name}={_as_text(value)}" for name, value in answers.items()]
+    out.mkdir(parents=True, exist_ok=True)
+    return run(command, out, check=check)
+
+
+def tree(root: Path, *, skip: tuple[str, ...] = (".git",)) -> dict[str, bytes]:
+    """Every file below root, relative path -> bytes, skipping the named top-level entries."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and path.relative_to(root).parts[0] not in skip
+    }
+
+
+def leftovers(root: Path) -> list[str]:
+    """Template syntax that survived rendering, as `path: marker` lines."""
+    found = []
+    for relative, content in tree(root, skip=(".git", ".venv", "uv.lock")).items():
+        text = content.decode("utf-8", errors="replace")
+        found += [f"{relative}: {m}" for m in LEFTOVER_MARKERS if m in text or m in relative]
+    return found
+
+
+# --- the option matrix -------------------------------------------------------------------
+
+def is_valid(answers: Mapping[str, Any]) -> bool:
+    """The one place that prunes combinations copier.yml refuses (its validators say why)."""
+    if answers["include_monitoring"] and not answers["include_serving"]:
+        return False
+    return not (answers["deployment"] != "none" and not answers["include_serving"])
+
+
+def option_values() -> dict[str, list[Any]]:
+    values: dict[str, list[Any]] = {}
+    for name, spec in QUESTIONS.items():
+        if "choices" in spec:
+            values[name] = list(spec["choices"])
+        elif spec["type"] == "bool":
+            values[name] = [True, False]
+    return values
+
+
+def matrix() -> list[dict[str, Any]]:
+    """Answer sets covering every valid pair of option values (all-pairs, greedy).
+
+    The full product is over a thousand projects; every pair of values meets in at least one
+    generated project here, which is where interactions between options show up. A new option
+    joins the matrix by being a choice or a bool in copier.yml.
+    """
+    values = option_values()
+    names = list(values)
+    full = [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values.values())]
+    candidates = [answers for answers in full if is_valid(answers)]
+
+    def pairs(answers: Mapping[str, Any]) -> set[tuple[str, str, str, str]]:
+        items = [(n, _as_text(answers[n])) for n in names]
+        return {(a, va, b, vb) for (a, va), (b, vb) in itertools.combinations(items, 2)}
+
+    uncovered = set().union(*(pairs(a) for a in candidates))
+    chosen = [dict(defaults())]
+    uncovered -= pairs(chosen[0])
+    while uncovered:
+        best = max(candidates, key=lambda a: len(pairs(a) & uncovered))
+        chosen.append(best)
+        uncovered -= pairs(best)
+    return chosen
+
+
+def answer_id(answers: Mapping[str, Any]) -> str:
+    return "-".join(_as_text(answers[name])[:6] for name in option_values())
+
+
+def dump_answers(answers: Mapping[str, Any]) -> str:
+    return json.dumps(dict(answers), sort_keys=True)
+
+
+def iter_python_files(root: Path) -> Iterator[Path]:
+    yield from (p for p in root.rglob("*.py") if ".venv" not in p.parts)

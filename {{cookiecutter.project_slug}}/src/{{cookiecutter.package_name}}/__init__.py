@@ -1,0 +1,1 @@
+"""The model behind {{ cookiecutter.project_slug }}: data contract, pipeline stages, service."""

@@ -1,0 +1,171 @@
+"""The data contract: one YAML file that validation, features, serving and drift all read.
+
+This module must stay light (pydantic, PyYAML, numpy only): the serving image imports it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ContractError(ValueError):
+    """The contract file is missing or does not describe a usable table."""
+
+
+class ColumnType(StrEnum):
+    NUMERIC = "numeric"
+    INTEGER = "integer"
+    CATEGORICAL = "categorical"
+    BOOLEAN = "boolean"
+
+
+class TaskKind(StrEnum):
+    BINARY = "binary"
+    MULTICLASS = "multiclass"
+    REGRESSION = "regression"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Column(_Strict):
+    name: str = Field(min_length=1)
+    type: ColumnType
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _rules_fit_type(self) -> Self:
+        is_number = self.type in (ColumnType.NUMERIC, ColumnType.INTEGER)
+        if self.type is ColumnType.CATEGORICAL:
+            if not self.categories:
+                raise ValueError(f"column {self.name!r}: a categorical column needs `categories`")
+            if len(set(self.categories)) != len(self.categories):
+                raise ValueError(f"column {self.name!r}: `categories` has duplicates")
+        elif self.categories is not None:
+            raise ValueError(f"column {self.name!r}: only categorical columns take `categories`")
+        if not is_number and (self.min is not None or self.max is not None):
+            raise ValueError(f"column {self.name!r}: only numeric columns take `min`/`max`")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"column {self.name!r}: min {self.min} is above max {self.max}")
+        return self
+
+
+class Target(_Strict):
+    name: str = Field(min_length=1)
+    kind: TaskKind
+    classes: tuple[int | str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _classes_fit_kind(self) -> Self:
+        if self.kind is TaskKind.REGRESSION:
+            if self.classes is not None:
+                raise ValueError(f"target {self.name!r}: a regression target takes no `classes`")
+            return self
+        expected = 2 if self.kind is TaskKind.BINARY else 3
+        if self.classes is None or len(self.classes) < expected:
+            raise ValueError(
+                f"target {self.name!r}: a {self.kind} target needs `classes` "
+                f"({'exactly 2' if expected == 2 else 'at least 3'})"
+            )
+        if self.kind is TaskKind.BINARY and len(self.classes) != 2:
+            raise ValueError(f"target {self.name!r}: a binary target needs exactly 2 classes")
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError(f"target {self.name!r}: `classes` has duplicates")
+        return self
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind is not TaskKind.REGRESSION
+
+
+class Contract(_Strict):
+    version: int = 1
+    id: str | None = None
+    target: Target
+    features: tuple[Column, ...] = Field(min_length=1)
+    sensitive: tuple[Column, ...] = ()
+
+    @model_validator(mode="after")
+    def _names_are_unique(self) -> Self:
+        names = [self.target.name, *(c.name for c in (*self.features, *self.sensitive))]
+        if self.id is not None:
+            names.append(self.id)
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"column names used twice: {', '.join(duplicates)}")
+        return self
+
+    @classmethod
+    def load(cls, path: str | Path) -> Contract:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ContractError(f"{path}: data contract not found") from None
+        except yaml.YAMLError as exc:
+            raise ContractError(f"{path}: not valid YAML: {exc}") from None
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as exc:
+            raise ContractError(f"{path}: {_describe(exc)}") from None
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [c.name for c in self.features]
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column the raw table must have, in contract order."""
+        head = [self.id] if self.id is not None else []
+        return [*head, *self.feature_names, *(c.name for c in self.sensitive), self.target.name]
+
+    def column(self, name: str) -> Column:
+        for column in (*self.features, *self.sensitive):
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def encode(self, table: Mapping[str, Any]) -> np.ndarray:
+        """Feature columns as one float matrix: categories become their index in the contract.
+
+        Missing values and unknown categories become NaN, which the model's imputers handle.
+        `table` maps column names to sequences: a DataFrame, or a dict of lists from a request.
+        """
+        encoded = [_encode_column(column, table[column.name]) for column in self.features]
+        return np.column_stack(encoded) if encoded else np.empty((0, 0))
+
+
+def _encode_column(column: Column, values: Any) -> np.ndarray:
+    if column.type is ColumnType.CATEGORICAL:
+        assert column.categories is not None
+        codes = {category: float(i) for i, category in enumerate(column.categories)}
+        return np.fromiter(
+            (codes.get(v, math.nan) if isinstance(v, str) else math.nan for v in values),
+            dtype=np.float64,
+        )
+    if hasattr(values, "to_numpy"):
+        return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan))
+    return np.asarray(values if isinstance(values, Sequence) else list(values), dtype=np.float64)
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "contract"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
