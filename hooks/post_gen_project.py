@@ -14,7 +14,15 @@ import sys
 import tomllib
 from pathlib import Path
 
-QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE, "text": True}
+FIRST_COMMIT = "Initial commit from mlops-blueprint"
+
+
+def quiet(
+    command: list[str], root: Path, *, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=root, check=check, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
 
 
 def prune_empty_dirs(root: Path) -> None:
@@ -30,14 +38,13 @@ def lock(root: Path) -> None:
     if uv is None or os.environ.get("BLUEPRINT_SKIP_LOCK") == "1":
         print("note: uv.lock not written (uv not found); `make install` will create it")
         return
-    done = subprocess.run([uv, "lock", "--quiet"], cwd=root, check=False, **QUIET)
+    done = quiet([uv, "lock", "--quiet"], root)
     if done.returncode != 0:
         print(f"warning: `uv lock` failed, run it yourself:\n{done.stderr}", file=sys.stderr)
 
 
 def inside_git_repo(root: Path) -> bool:
-    probe = subprocess.run(["git", "rev-parse", "--git-dir"], cwd=root, check=False, **QUIET)
-    return probe.returncode == 0
+    return quiet(["git", "rev-parse", "--git-dir"], root).returncode == 0
 
 
 def first_commit(root: Path) -> None:
@@ -45,15 +52,14 @@ def first_commit(root: Path) -> None:
     author = tomllib.loads((root / "pyproject.toml").read_text())["project"]["authors"][0]
     identity = []
     for key, value in (("user.name", author["name"]), ("user.email", author["email"])):
-        configured = subprocess.run(["git", "config", key], cwd=root, check=False, **QUIET)
-        if configured.returncode != 0:
+        if quiet(["git", "config", key], root).returncode != 0:
             identity += ["-c", f"{key}={value}"]
     for command in (
         ["git", "init", "--quiet", "--initial-branch=main"],
         ["git", "add", "--all"],
-        ["git", *identity, "commit", "--quiet", "--no-verify", "-m", "Initial commit from mlops-blueprint"],
+        ["git", *identity, "commit", "--quiet", "--no-verify", "-m", FIRST_COMMIT],
     ):
-        subprocess.run(command, cwd=root, check=True, **QUIET)
+        quiet(command, root, check=True)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Derive cookiecutter.json from copier.yml, the single source of truth for the questions.
 
-    python scripts/sync_cookiecutter.py          # rewrite cookiecutter.json
-    python scripts/sync_cookiecutter.py --check  # exit 1 if cookiecutter.json is stale
+python scripts/sync_cookiecutter.py          # rewrite cookiecutter.json
+python scripts/sync_cookiecutter.py --check  # exit 1 if cookiecutter.json is stale
 """
 
 from __future__ import annotations
@@ -33,7 +33,9 @@ def load_questions() -> dict[str, dict[str, Any]]:
 def to_cookiecutter_expression(template: str, names: list[str]) -> str:
     """`{{ project_name.lower() }}` -> `{{ cookiecutter.project_name.lower() }}`."""
     bare_name = re.compile(r"(?<![\w.'\"])(" + "|".join(map(re.escape, names)) + r")\b")
-    return re.sub(r"{{(.*?)}}", lambda m: "{{" + bare_name.sub(r"cookiecutter.\1", m[1]) + "}}", template)
+    return re.sub(
+        r"{{(.*?)}}", lambda m: "{{" + bare_name.sub(r"cookiecutter.\1", m[1]) + "}}", template
+    )
 
 
 def build(questions: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -67,7 +69,9 @@ def main(argv: list[str]) -> int:
     wanted = render()
     if "--check" in argv:
         if COOKIECUTTER_JSON.read_text(encoding="utf-8") != wanted:
-            print("cookiecutter.json is out of date with copier.yml: run `make sync`", file=sys.stderr)
+            print(
+                "cookiecutter.json is out of date with copier.yml: run `make sync`", file=sys.stderr
+            )
             return 1
         return 0
     COOKIECUTTER_JSON.write_text(wanted, encoding="utf-8")

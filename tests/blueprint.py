@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,8 +22,8 @@ QUESTIONS: dict[str, dict[str, Any]] = {
     for name, spec in yaml.safe_load((ROOT / "copier.yml").read_text()).items()
     if not name.startswith("_") and spec.get("when", True) is not False
 }
-# Files whose syntax belongs to the generated project, where `{{` may legitimately appear.
-LEFTOVER_MARKERS = ("{{", "{%", "cookiecutter.")
+# Template syntax that must never survive rendering; `${{ }}` is a GitHub Actions expression.
+LEFTOVER = re.compile(r"(?<!\$){{|{%|cookiecutter\.")
 ENV = {
     **os.environ,
     "MLFLOW_DISABLE_TELEMETRY": "true",
@@ -61,7 +62,10 @@ def snapshot_template(dst: Path, tag: str | None = "v0.0.0-test") -> Path:
     """
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split("\0")
     for relative in filter(None, listed):
         source = ROOT / relative
@@ -94,7 +98,12 @@ def _as_text(value: Any) -> str:
 
 
 def copier_copy(
-    template: Path, dst: Path, answers: Mapping[str, Any], *, ref: str | None = None, check: bool = True
+    template: Path,
+    dst: Path,
+    answers: Mapping[str, Any],
+    *,
+    ref: str | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     command = [str(BIN / "copier"), "copy", "--trust", "--defaults", "--quiet"]
     for name, value in answers.items():
@@ -128,11 +137,12 @@ def leftovers(root: Path) -> list[str]:
     found = []
     for relative, content in tree(root, skip=(".git", ".venv", "uv.lock")).items():
         text = content.decode("utf-8", errors="replace")
-        found += [f"{relative}: {m}" for m in LEFTOVER_MARKERS if m in text or m in relative]
+        found += [f"{relative}: {m[0]}" for m in LEFTOVER.finditer(f"{relative}\n{text}")]
     return found
 
 
 # --- the option matrix -------------------------------------------------------------------
+
 
 def is_valid(answers: Mapping[str, Any]) -> bool:
     """The one place that prunes combinations copier.yml refuses (its validators say why)."""

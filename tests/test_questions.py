@@ -14,7 +14,10 @@ from blueprint import QUESTIONS, ROOT, is_valid, matrix, option_values
 def test_cookiecutter_json_is_derived_from_copier_yml() -> None:
     check = subprocess.run(
         [sys.executable, "scripts/sync_cookiecutter.py", "--check"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert check.returncode == 0, check.stderr
 
@@ -25,7 +28,10 @@ def test_the_sync_check_fails_when_the_files_drift(tmp_path: object) -> None:
         (ROOT / "cookiecutter.json").write_text(original.replace("Credit Risk", "Drifted", 1))
         check = subprocess.run(
             [sys.executable, "scripts/sync_cookiecutter.py", "--check"],
-            cwd=ROOT, capture_output=True, text=True, check=False,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
         )
     finally:
         (ROOT / "cookiecutter.json").write_text(original)
@@ -35,9 +41,20 @@ def test_the_sync_check_fails_when_the_files_drift(tmp_path: object) -> None:
 
 def test_every_question_has_help_type_and_default() -> None:
     required = {
-        "project_name", "project_slug", "package_name", "description", "author_name",
-        "author_email", "license", "python_version", "ml_task", "include_serving",
-        "include_monitoring", "ci", "dvc_remote", "deployment",
+        "project_name",
+        "project_slug",
+        "package_name",
+        "description",
+        "author_name",
+        "author_email",
+        "license",
+        "python_version",
+        "ml_task",
+        "include_serving",
+        "include_monitoring",
+        "ci",
+        "dvc_remote",
+        "deployment",
     }
     assert required <= set(QUESTIONS)
     for name, spec in QUESTIONS.items():

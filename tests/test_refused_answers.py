@@ -12,19 +12,34 @@ from blueprint import cookiecutter, copier_copy
 # (answers, what the message must say)
 REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "slug-not-an-identifier": ({"project_slug": "9-lives"}, "project_slug '9-lives' is invalid"),
-    "slug-derived-from-name": ({"project_name": "42 Things"}, "project_slug '42-things' is invalid"),
-    "package-not-an-identifier": (
-        {"package_name": "credit-risk"}, "package_name 'credit-risk' is not a valid package name"
+    "slug-derived-from-name": (
+        {"project_name": "42 Things"},
+        "project_slug '42-things' is invalid",
     ),
-    "package-python-keyword": ({"package_name": "lambda"}, "package_name 'lambda' is a Python keyword"),
+    "package-not-an-identifier": (
+        {"package_name": "credit-risk"},
+        "package_name 'credit-risk' is not a valid package name",
+    ),
+    "package-python-keyword": (
+        {"package_name": "lambda"},
+        "package_name 'lambda' is a Python keyword",
+    ),
     "package-shadows-stdlib": (
-        {"package_name": "json"}, "would shadow the standard-library module 'json'"
+        {"package_name": "json"},
+        "would shadow the standard-library module 'json'",
     ),
     "derived-package-shadows-stdlib": (
-        {"project_name": "Logging"}, "would shadow the standard-library module 'logging'"
+        {"project_name": "Logging"},
+        "would shadow the standard-library module 'logging'",
     ),
-    "package-shadows-dependency": ({"package_name": "mlflow"}, "would shadow the dependency 'mlflow'"),
-    "invalid-email": ({"author_email": "ml-team.example.com"}, "author_email 'ml-team.example.com'"),
+    "package-shadows-dependency": (
+        {"package_name": "mlflow"},
+        "would shadow the dependency 'mlflow'",
+    ),
+    "invalid-email": (
+        {"author_email": "ml-team.example.com"},
+        "author_email 'ml-team.example.com'",
+    ),
     "email-without-domain-dot": ({"author_email": "me@localhost"}, "is not a valid e-mail address"),
     "empty-project-name": ({"project_name": "   "}, "project_name must not be empty"),
     "monitoring-without-serving": (

