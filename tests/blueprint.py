@@ -37,6 +37,9 @@ ENV = {
     "VIRTUAL_ENV": "",
 }
 ENV.pop("VIRTUAL_ENV")
+# A pyenv shim that launched the suite pins its own version; projects pick theirs.
+for pinned in ("PYENV_VERSION", "PYENV_DIR"):
+    ENV.pop(pinned, None)
 ENV["PATH"] = os.pathsep.join([str(BIN), ENV.get("PATH", "")])
 
 

@@ -106,3 +106,4 @@ def test_generated_project(
     run(["make", "install"], project)
     run(["make", "lint"], project)
     run(["make", "test"], project)
+    run([str(project / ".venv" / "bin" / "pre-commit"), "run", "--all-files"], project)
