@@ -1,52 +1,61 @@
+from __future__ import annotations
+
+import math
 from pathlib import Path
 
-import numpy as np
 import pytest
+import yaml
+from support import ROOT, TARGETS, contract_file_for
 
 from {{ cookiecutter.package_name }}.schema import Contract, ContractError
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def test_project_contract_loads(contract: Contract) -> None:
+    assert contract.columns[0] == contract.id
+    assert contract.columns[-1] == contract.target.name
+    assert "gender" not in contract.feature_names
 
 
-@pytest.fixture(scope="module")
-def contract() -> Contract:
-    return Contract.load(ROOT / "schema.yaml")
+@pytest.mark.parametrize("kind", sorted(TARGETS))
+def test_every_target_kind_loads(kind: str, tmp_path: Path) -> None:
+    assert Contract.load(contract_file_for(kind, tmp_path)).target.kind.value == kind
 
 
-def test_the_project_contract_loads(contract: Contract) -> None:
-    assert contract.target.name in contract.columns
-    assert contract.feature_names[0] == "age"
-
-
-def test_encode_maps_categories_to_codes_and_gaps_to_nan(contract: Contract) -> None:
-    row = {
-        "age": [30],
-        "annual_income": [None],
-        "loan_amount": [1000.0],
-        "employment_type": ["retired"],
-        "owns_home": [True],
-    }
-    encoded = contract.encode(row)
-    assert encoded.shape == (1, 5)
-    assert encoded[0, 3] == 4.0
-    assert np.isnan(encoded[0, 1])
-
-
-def test_unknown_category_becomes_nan(contract: Contract) -> None:
-    row = {
-        "age": [30],
-        "annual_income": [1.0],
-        "loan_amount": [600.0],
-        "employment_type": ["astronaut"],
-        "owns_home": [False],
-    }
-    assert np.isnan(contract.encode(row)[0, 3])
-
-
-def test_a_categorical_column_without_categories_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "schema.yaml"
-    path.write_text(
-        "target: {name: y, kind: regression}\nfeatures: [{name: colour, type: categorical}]\n"
+def test_encode_maps_categories_to_codes_and_unknowns_to_nan(contract: Contract) -> None:
+    matrix = contract.encode(
+        {
+            "age": [30, 40],
+            "annual_income": [50_000.0, None],
+            "loan_amount": [1_000.0, 2_000.0],
+            "employment_type": ["contractor", "astronaut"],
+            "owns_home": [True, False],
+        }
     )
-    with pytest.raises(ContractError, match=r"colour.*needs `categories`"):
+    assert matrix.shape == (2, len(contract.features))
+    assert matrix[0, 3] == 2.0
+    assert math.isnan(matrix[1, 3])
+    assert math.isnan(matrix[1, 1])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"target": {"name": "default", "kind": "binary"}}, "needs `classes`"),
+        ({"target": {"name": "y", "kind": "ordinal"}}, "target.kind"),
+        ({"id": "age"}, "used twice"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_broken_contract_names_the_field(
+    change: dict[str, object], message: str, tmp_path: Path
+) -> None:
+    raw = {**yaml.safe_load((ROOT / "schema.yaml").read_text()), **change}
+    path = tmp_path / "schema.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ContractError, match=message):
         Contract.load(path)
+
+
+def test_missing_contract_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ContractError, match="not found"):
+        Contract.load(tmp_path / "nope.yaml")

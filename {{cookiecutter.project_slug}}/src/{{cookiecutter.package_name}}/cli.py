@@ -1,26 +1,245 @@
-"""The command line: one subcommand per pipeline stage, called by dvc.yaml and the Makefile."""
+"""`{{ cookiecutter.project_slug }}`: one command per pipeline stage; dvc.yaml and the Makefile call these.
 
+Heavy libraries are imported inside the commands so `--help` answers at once. Expected
+errors (bad parameters, bad data, missing inputs) print one clear message and exit 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
-from .schema import Contract, ContractError
+app = typer.Typer(
+    help="{{ cookiecutter.project_name }}: data, validation, training, evaluation, registry.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
-app = typer.Typer(help=__doc__, no_args_is_help=True)
+REPORTS = Path("reports")
+TRAIN_RUN = REPORTS / "train.json"
+ParamsOption = Annotated[
+    Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
+]
+
+
+@contextmanager
+def _expected_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into a message on stderr and exit code 1."""
+    from .config import ConfigError
+    from .data import DataError
+    from .schema import ContractError
+
+    expected: tuple[type[Exception], ...] = (
+        ConfigError,
+        ContractError,
+        DataError,
+        FileNotFoundError,
+    )
+    try:
+        yield
+    except expected as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+@app.command("make-sample")
+def make_sample(
+    params_file: ParamsOption = Path("params.yaml"),
+    rows: Annotated[int | None, typer.Option(help="Rows; default from params.yaml.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed; default from params.yaml.")] = None,
+) -> None:
+    """Write the synthetic sample data set to the raw data path (data.raw)."""
+    with _expected_errors():
+        from .config import load_params
+        from .data import make_sample as build_sample
+        from .data import write_table
+        from .schema import Contract
+
+        params = load_params(params_file)
+        contract = Contract.load(params.data.contract)
+        table = build_sample(
+            contract,
+            rows if rows is not None else params.sample.rows,
+            seed if seed is not None else params.sample.seed,
+        )
+        write_table(table, params.data.raw)
+        typer.echo(f"wrote {len(table)} rows to {params.data.raw}")
 
 
 @app.command()
-def contract(path: Path = Path("schema.yaml")) -> None:
-    """Check the data contract and list its columns."""
-    try:
-        loaded = Contract.load(path)
-    except ContractError as exc:
-        typer.secho(str(exc), err=True, fg="red")
-        raise typer.Exit(code=1) from None
-    target = loaded.target
-    typer.echo(f"{len(loaded.features)} features, target {target.name!r} ({target.kind})")
+def validate(params_file: ParamsOption = Path("params.yaml")) -> None:
+    """Check the raw data against the contract; write reports/validation.{json,md}."""
+    with _expected_errors():
+        from .config import load_params
+        from .data import read_table
+        from .schema import Contract
+        from .validation import (
+            failure_message,
+            quiet_great_expectations,
+            validate_table,
+            write_reports,
+        )
+
+        params = load_params(params_file)
+        contract = Contract.load(params.data.contract)
+        table = read_table(params.data.raw)
+        quiet_great_expectations()
+        report = validate_table(table, contract, params.validation, str(params.data.raw))
+        write_reports(report, REPORTS)
+        if not report.success:
+            typer.echo(f"error: {failure_message(report)}", err=True)
+            raise typer.Exit(1)
+        typer.echo(f"{params.data.raw}: {report.rows} rows, {len(report.checks)} checks passed")
 
 
-@app.callback()
-def main() -> None:
-    """Keep subcommands explicit even while there is only one."""
+@app.command()
+def split(params_file: ParamsOption = Path("params.yaml")) -> None:
+    """Split the raw data into train and test sets (stratified for classification)."""
+    with _expected_errors():
+        from .config import load_params
+        from .data import read_table
+        from .features import split_table, write_split
+        from .schema import Contract
+
+        params = load_params(params_file)
+        contract = Contract.load(params.data.contract)
+        train, test = split_table(
+            read_table(params.data.raw), contract, params.split.test_size, params.split.seed
+        )
+        write_split(train, test, params.data.processed_dir)
+        typer.echo(f"train {len(train)} rows, test {len(test)} rows in {params.data.processed_dir}")
+
+
+@app.command()
+def train(params_file: ParamsOption = Path("params.yaml")) -> None:
+    """Fit the model on the train set and log it, its data and lineage to MLflow."""
+    with _expected_errors():
+        from .config import load_params
+        from .features import TRAIN_FILE, read_split
+        from .schema import Contract
+        from .tracking import file_md5
+        from .train import train_and_log
+
+        params = load_params(params_file)
+        contract = Contract.load(params.data.contract)
+        table = read_split(params.data.processed_dir, TRAIN_FILE)
+        run = train_and_log(table, contract, params, data_hash=file_md5(params.data.raw))
+        run.write(TRAIN_RUN)
+        typer.echo(f"MLflow run {run.run_id}: model {run.model_uri}")
+
+
+@app.command()
+def evaluate(params_file: ParamsOption = Path("params.yaml")) -> None:
+    """Score the trained model on the test set: metrics, plots and fairness reports."""
+    with _expected_errors():
+        import mlflow
+
+        from .config import load_params
+        from .evaluate import (
+            compute_metrics,
+            fairness_report,
+            plot_data,
+            predict,
+            write_json,
+            write_plots,
+        )
+        from .features import TEST_FILE, read_split
+        from .schema import Contract
+        from .tracking import use_experiment
+        from .train import TrainingRun
+
+        params = load_params(params_file)
+        contract = Contract.load(params.data.contract)
+        run = TrainingRun.read(TRAIN_RUN)
+        test = read_split(params.data.processed_dir, TEST_FILE)
+        use_experiment(params.tracking.experiment_name)
+        model = mlflow.sklearn.load_model(run.model_uri)
+        predictions = predict(model, test, contract, params.evaluate.threshold)
+        metrics = compute_metrics(predictions, contract)
+        fairness = fairness_report(predictions, test, contract, params.fairness)
+        write_json(metrics, REPORTS / "metrics.json")
+        write_json(fairness, REPORTS / "fairness.json")
+        write_plots(plot_data(predictions, contract), REPORTS / "plots")
+        with mlflow.start_run(run_id=run.run_id):
+            mlflow.log_metrics(metrics)
+            mlflow.log_dict(fairness, "fairness.json")
+        typer.echo(", ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
+
+
+@app.command()
+def register(params_file: ParamsOption = Path("params.yaml")) -> None:
+    """Register the model, run the promotion gate and record the decision.
+
+    A rejected model is a normal outcome (exit 0): it stays `challenger`, the champion is
+    untouched, and the decision is in reports/audit.jsonl and reports/decision.json.
+    """
+    with _expected_errors():
+        import json
+
+        from .config import load_params
+        from .features import TEST_FILE, read_split
+        from .registry import register_and_gate
+        from .schema import Contract
+        from .train import TrainingRun
+
+        params = load_params(params_file)
+        contract = Contract.load(params.data.contract)
+        decision = register_and_gate(
+            TrainingRun.read(TRAIN_RUN),
+            json.loads((REPORTS / "metrics.json").read_text()),
+            json.loads((REPORTS / "fairness.json").read_text()),
+            read_split(params.data.processed_dir, TEST_FILE),
+            contract,
+            params,
+            REPORTS,
+        )
+        typer.echo(f"{decision.model} v{decision.version}: {decision.outcome}")
+        for reason in decision.reasons:
+            typer.echo(f"  - {reason}")
+
+
+@app.command("export-model")
+def export_model(
+    params_file: ParamsOption = Path("params.yaml"),
+    dest: Annotated[Path, typer.Option(help="Destination folder.")] = Path("models/champion"),
+) -> None:
+    """Export the champion for serving: model/, metadata.json and schema.yaml."""
+    with _expected_errors():
+        from .config import load_params
+        from .registry import RegistryError, export_champion
+
+        params = load_params(params_file)
+        try:
+            metadata = export_champion(params.registry.model_name, dest)
+        except RegistryError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"exported {metadata['name']} v{metadata['version']} to {dest}")
+
+{%- if cookiecutter.include_serving %}
+
+
+@app.command()
+def predict(
+    input_path: Annotated[Path, typer.Argument(help="CSV or Parquet file with the features.")],
+    output_path: Annotated[Path, typer.Argument(help="Parquet file to write.")],
+    model_dir: Annotated[
+        Path, typer.Option(help="Exported model folder (make export-model).")
+    ] = Path("models/champion"),
+) -> None:
+    """Score a file with the exported model: inputs + prediction (+ probabilities) as Parquet."""
+    with _expected_errors():
+        from .serving.batch import predict_file
+        from .serving.model_store import ModelLoadError
+
+        try:
+            rows = predict_file(input_path, output_path, model_dir)
+        except ModelLoadError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"scored {rows} rows with {model_dir} into {output_path}")
+{%- endif %}

@@ -1,0 +1,177 @@
+"""Pipeline parameters: `params.yaml` loaded into strict, typed models.
+
+An unknown key, a wrong type or an out-of-range value fails at load time with the key named,
+before any stage does work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .schema import TaskKind
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+# Metric names each task kind produces (see evaluate.py); lower is better for LOWER_IS_BETTER.
+METRICS_BY_KIND: dict[TaskKind, frozenset[str]] = {
+    TaskKind.BINARY: frozenset({"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy"}),
+    TaskKind.MULTICLASS: frozenset(
+        {"f1_macro", "precision_macro", "recall_macro", "roc_auc_ovr", "accuracy", "log_loss"}
+    ),
+    TaskKind.REGRESSION: frozenset({"rmse", "mae", "r2"}),
+}
+LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing or breaks a rule; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Strict):
+    contract: Path = Path("schema.yaml")
+    raw: Path
+    processed_dir: Path
+
+
+class SampleParams(_Strict):
+    rows: int = Field(gt=0)
+    seed: int
+
+
+class ValidationParams(_Strict):
+    min_rows: int = Field(ge=1)
+    max_null_fraction: float = Field(ge=0, le=1)
+    mean_bounds: dict[str, tuple[float, float]] = {}
+
+    @model_validator(mode="after")
+    def _bounds_are_ordered(self) -> Self:
+        for column, (low, high) in self.mean_bounds.items():
+            if low > high:
+                raise ValueError(f"mean_bounds.{column}: low {low} is above high {high}")
+        return self
+
+
+class SplitParams(_Strict):
+    test_size: float = Field(gt=0, lt=1)
+    seed: int
+
+
+class ModelType(StrEnum):
+    HIST_GRADIENT_BOOSTING = "hist_gradient_boosting"
+    LINEAR = "linear"
+
+
+class HistGradientBoostingParams(_Strict):
+    max_iter: int = Field(gt=0)
+    learning_rate: float = Field(gt=0)
+    max_leaf_nodes: int = Field(ge=2)
+    l2_regularization: float = Field(ge=0)
+
+
+class LinearParams(_Strict):
+    regularization: float = Field(gt=0)
+    max_iter: int = Field(gt=0)
+
+
+class ModelParams(_Strict):
+    type: ModelType
+    seed: int
+    hist_gradient_boosting: HistGradientBoostingParams
+    linear: LinearParams
+
+
+class EvaluateParams(_Strict):
+    threshold: float = Field(gt=0, lt=1)
+
+
+class FairnessParams(_Strict):
+    min_group_size: int = Field(ge=1)
+    max_gap: dict[str, float]
+
+
+class GateParams(_Strict):
+    primary_metric: str
+    min: dict[str, float] = {}
+    max: dict[str, float] = {}
+
+
+class PromotionParams(_Strict):
+    tolerance: float = Field(ge=0)
+    binary: GateParams
+    multiclass: GateParams
+    regression: GateParams
+
+    @model_validator(mode="after")
+    def _metrics_exist(self) -> Self:
+        for kind in TaskKind:
+            gate: GateParams = getattr(self, kind.value)
+            known = METRICS_BY_KIND[kind]
+            for name in (gate.primary_metric, *gate.min, *gate.max):
+                if name not in known:
+                    raise ValueError(
+                        f"{kind.value}: unknown metric {name!r} (one of {', '.join(sorted(known))})"
+                    )
+        return self
+
+    def gate(self, kind: TaskKind) -> GateParams:
+        gate: GateParams = getattr(self, kind.value)
+        return gate
+
+
+class RegistryParams(_Strict):
+    model_name: str = Field(min_length=1)
+
+
+class TrackingParams(_Strict):
+    experiment_name: str = Field(min_length=1)
+
+
+class Params(_Strict):
+    data: DataParams
+    sample: SampleParams
+    validation: ValidationParams
+    split: SplitParams
+    model: ModelParams
+    evaluate: EvaluateParams
+    fairness: FairnessParams
+    promotion: PromotionParams
+    registry: RegistryParams
+    tracking: TrackingParams
+
+    def digest(self) -> str:
+        """A stable hash of every parameter, recorded with each model version."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: parameters file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"]) or "top level"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

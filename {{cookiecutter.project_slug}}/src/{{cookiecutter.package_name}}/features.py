@@ -1,0 +1,90 @@
+"""The split stage and the feature transformer.
+
+The model's input is the contract's encoded float matrix (`Contract.encode`), so the
+transformer selects columns by position and knows categories only as their codes. Serving
+feeds the same matrix and never needs pandas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from .data import read_table, write_table
+from .schema import ColumnType, Contract
+
+TRAIN_FILE = "train.parquet"
+TEST_FILE = "test.parquet"
+
+
+def split_table(
+    table: pd.DataFrame, contract: Contract, test_size: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A seeded train/test split, stratified on the target for classification."""
+    stratify = table[contract.target.name] if contract.target.is_classification else None
+    train, test = train_test_split(
+        table, test_size=test_size, random_state=seed, shuffle=True, stratify=stratify
+    )
+    return train.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def write_split(train: pd.DataFrame, test: pd.DataFrame, directory: Path) -> None:
+    write_table(train, directory / TRAIN_FILE)
+    write_table(test, directory / TEST_FILE)
+
+
+def read_split(directory: Path, name: str) -> pd.DataFrame:
+    return read_table(directory / name)
+
+
+def features_and_target(table: pd.DataFrame, contract: Contract) -> tuple[np.ndarray, np.ndarray]:
+    """The model's input matrix and the target, as the pipeline and serving see them."""
+    # A DataFrame is the column mapping `encode` reads, though not typed as a Mapping.
+    features = contract.encode(cast(Mapping[str, Any], table))
+    return features, table[contract.target.name].to_numpy()
+
+
+def build_preprocessor(contract: Contract) -> ColumnTransformer:
+    """Impute, scale and one-hot encode the encoded matrix, each column as the contract says."""
+    numeric, categorical, boolean = [], [], []
+    category_codes = []
+    for index, column in enumerate(contract.features):
+        if column.type in (ColumnType.NUMERIC, ColumnType.INTEGER):
+            numeric.append(index)
+        elif column.type is ColumnType.CATEGORICAL:
+            assert column.categories is not None
+            categorical.append(index)
+            category_codes.append([float(code) for code in range(len(column.categories))])
+        else:
+            boolean.append(index)
+    transformers = []
+    if numeric:
+        numeric_steps = Pipeline(
+            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+        )
+        transformers.append(("numeric", numeric_steps, numeric))
+    if categorical:
+        categorical_steps = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="most_frequent")),
+                (
+                    "one_hot",
+                    OneHotEncoder(
+                        categories=category_codes, handle_unknown="ignore", sparse_output=False
+                    ),
+                ),
+            ]
+        )
+        transformers.append(("categorical", categorical_steps, categorical))
+    if boolean:
+        transformers.append(("boolean", SimpleImputer(strategy="most_frequent"), boolean))
+    return ColumnTransformer(transformers, remainder="drop", sparse_threshold=0.0)

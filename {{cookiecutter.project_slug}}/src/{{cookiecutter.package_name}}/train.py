@@ -1,0 +1,164 @@
+"""The train stage: fit the contract's feature pipeline and the chosen estimator, log to MLflow.
+
+Everything random is seeded from params.yaml, so the same data and parameters give the same
+model and the same metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import Pipeline
+
+from .config import ModelParams, ModelType, Params
+from .features import build_preprocessor, features_and_target
+from .schema import Contract
+
+MODEL_ARTIFACT = "model"
+CONTRACT_ARTIFACT = "contract"
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    run_id: str
+    model_uri: str
+    experiment_id: str
+    data_hash: str
+    params_hash: str
+    git_commit: str
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> TrainingRun:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no training run recorded; run the train stage first")
+        return cls(**json.loads(path.read_text()))
+
+
+def build_estimator(contract: Contract, params: ModelParams) -> Any:
+    classification = contract.target.is_classification
+    if params.type is ModelType.HIST_GRADIENT_BOOSTING:
+        boosting = params.hist_gradient_boosting
+        options = {
+            "max_iter": boosting.max_iter,
+            "learning_rate": boosting.learning_rate,
+            "max_leaf_nodes": boosting.max_leaf_nodes,
+            "l2_regularization": boosting.l2_regularization,
+            # A validation split inside fit would make results depend on it; iterations are fixed.
+            "early_stopping": False,
+            "random_state": params.seed,
+        }
+        if classification:
+            return HistGradientBoostingClassifier(**options)
+        return HistGradientBoostingRegressor(**options)
+    linear = params.linear
+    if classification:
+        return LogisticRegression(
+            C=1 / linear.regularization, max_iter=linear.max_iter, random_state=params.seed
+        )
+    return Ridge(alpha=linear.regularization, max_iter=linear.max_iter, random_state=params.seed)
+
+
+def build_model(contract: Contract, params: ModelParams) -> Pipeline:
+    return Pipeline(
+        [("features", build_preprocessor(contract)), ("model", build_estimator(contract, params))]
+    )
+
+
+def fit_model(train: pd.DataFrame, contract: Contract, params: ModelParams) -> Pipeline:
+    features, target = features_and_target(train, contract)
+    model = build_model(contract, params)
+    model.fit(features, target)
+    return model
+
+
+def train_and_log(
+    train: pd.DataFrame, contract: Contract, params: Params, data_hash: str
+) -> TrainingRun:
+    """Fit the model and record it, its inputs and its lineage in one MLflow run."""
+    import mlflow
+    import skops.io
+    from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.models import infer_signature
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from .tracking import git_commit, model_requirements, package_versions, use_experiment
+
+    experiment_id = use_experiment(params.tracking.experiment_name)
+    commit = git_commit()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with (
+        Progress(*columns, transient=False) as progress,
+        mlflow.start_run() as run,
+        warnings.catch_warnings(),
+    ):
+        # MLflow warns about its own duplicate dataset-source registration and about integer
+        # class labels in the signature; neither concerns a float-matrix model.
+        warnings.simplefilter("ignore", UserWarning)
+        step = progress.add_task("fitting the model", total=None)
+        started = time.perf_counter()
+        model = fit_model(train, contract, params.model)
+        fit_seconds = time.perf_counter() - started
+        progress.update(step, description=f"fitted in {fit_seconds:.1f} s", completed=1, total=1)
+
+        step = progress.add_task("logging to MLflow", total=None)
+        mlflow.set_tags(
+            {
+                "git_commit": commit,
+                "data_hash": data_hash,
+                "params_hash": params.digest(),
+                "task": contract.target.kind.value,
+            }
+        )
+        mlflow.log_params(_flat({"model": params.model.model_dump(mode="json")}))
+        mlflow.log_params(
+            {"split.test_size": params.split.test_size, "split.seed": params.split.seed}
+        )
+        mlflow.log_metrics({"train_rows": len(train), "fit_seconds": fit_seconds})
+        dataset = from_pandas(
+            train, source=str(params.data.raw), name="train", targets=contract.target.name
+        )
+        mlflow.log_input(dataset, context="training")
+        mlflow.log_dict(package_versions(), "environment.json")
+        mlflow.log_artifact(str(params.data.contract), CONTRACT_ARTIFACT)
+        features, _ = features_and_target(train.head(50), contract)
+        model_bytes = skops.io.dumps(model)
+        model_info = mlflow.sklearn.log_model(
+            model,
+            name=MODEL_ARTIFACT,
+            serialization_format="skops",
+            skops_trusted_types=skops.io.get_untrusted_types(data=model_bytes),
+            pip_requirements=model_requirements(),
+            signature=infer_signature(features, model.predict(features)),
+        )
+        progress.update(step, description="logged to MLflow", completed=1, total=1)
+    return TrainingRun(
+        run_id=run.info.run_id,
+        model_uri=model_info.model_uri,
+        experiment_id=experiment_id,
+        data_hash=data_hash,
+        params_hash=params.digest(),
+        git_commit=commit,
+    )
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,50 @@
+"""Helpers the tests share: the project's files, small overrides, other task kinds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).with_name("fixtures")
+
+# Small and fast: enough rows for every stage to have something to do, no more.
+TEST_OVERRIDES: dict[str, Any] = {
+    "sample": {"rows": 600, "seed": 7},
+    "validation": {"min_rows": 100},
+    "model": {"hist_gradient_boosting": {"max_iter": 30}},
+}
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def project_params(changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    return merge(merge(raw, TEST_OVERRIDES), changes or {})
+
+
+# The three targets the template can render into schema.yaml (see SPEC.md).
+TARGETS: dict[str, dict[str, Any]] = {
+    "binary": {"name": "default", "kind": "binary", "classes": [0, 1]},
+    "multiclass": {"name": "risk_grade", "kind": "multiclass", "classes": ["A", "B", "C", "D"]},
+    "regression": {"name": "loss_amount", "kind": "regression", "min": 0},
+}
+
+
+def contract_file_for(kind: str, folder: Path) -> Path:
+    """The project's contract with the target of another task kind."""
+    raw = yaml.safe_load((ROOT / "schema.yaml").read_text())
+    raw["target"] = TARGETS[kind]
+    path = folder / f"schema_{kind}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
