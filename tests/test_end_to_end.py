@@ -97,8 +97,11 @@ def service(demo: Path) -> Iterator[str]:
         time.sleep(0.2)
     yield url
     os.killpg(process.pid, signal.SIGTERM)
-    assert process.wait(20) in (0, 2), (demo / "serve.log").read_text()
+    process.wait(20)  # make itself dies of the signal; what matters is how uvicorn stopped
     log.close()
+    served = (demo / "serve.log").read_text()
+    assert "Application shutdown complete" in served, served
+    assert "Traceback" not in served, served
 
 
 def _sample_records(demo: Path, count: int) -> list[dict[str, Any]]:

@@ -1,0 +1,589 @@
+"""Run the generated pipeline for real: data -> validate -> split -> train -> evaluate ->
+register, with the embedded MLflow store, a tracking server, and a PostgreSQL-backed server.
+
+Every project here keeps the default parameters, so what is tested is what `make all` does
+for a user. Projects are expensive (about a minute of CPU each), so the tests that read one
+project share it through a module-scoped cache, and each project's tests form one xdist
+group: `make test` runs `pytest -n 2 --dist loadgroup`, which keeps a group on one worker.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from blueprint import BIN, ENV, copier_copy
+
+TASKS = ["binary_classification", "multiclass_classification", "regression"]
+KIND = {"binary_classification": "binary", "multiclass_classification": "multiclass"}
+METRICS = {
+    "binary": {"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy"},
+    "multiclass": {
+        "f1_macro",
+        "precision_macro",
+        "recall_macro",
+        "roc_auc_ovr",
+        "accuracy",
+        "log_loss",
+    },
+    "regression": {"rmse", "mae", "r2"},
+}
+PLOTS = {
+    "binary": {"confusion", "roc", "precision_recall", "calibration"},
+    "multiclass": {"confusion"},
+    "regression": {"predicted_vs_actual", "residuals"},
+}
+RAW = Path("data/raw/credit.csv")
+# The embedded store unless a test names a server; the suite's own environment never leaks in.
+PROJECT_ENV = {
+    **{k: v for k, v in ENV.items() if not k.startswith("MLFLOW_")},
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "OMP_NUM_THREADS": "1",
+}
+POSTGRES_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+BINARY_GROUP = pytest.mark.xdist_group("pipeline-binary_classification")
+
+
+def kind_of(task: str) -> str:
+    return KIND.get(task, task)
+
+
+def sh(
+    command: list[str],
+    cwd: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run in the project's environment: blueprint.run's contract without MLFLOW_* leaking in."""
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**PROJECT_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed in {cwd} ({done.returncode})\n"
+            f"--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
+        )
+    return done
+
+
+def timed(
+    command: list[str], cwd: Path, *, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    start = time.monotonic()
+    done = sh(command, cwd, env=env)
+    return done, time.monotonic() - start
+
+
+def registry_state(project: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Versions and aliases of the project's model, read by the project's own MLflow client."""
+    name = yaml.safe_load((project / "params.yaml").read_text())["registry"]["model_name"]
+    code = """
+import json, os, sys
+from mlflow import MlflowClient
+uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+model = client.get_registered_model(sys.argv[1])
+versions = client.search_model_versions(f"name='{sys.argv[1]}'")
+print(json.dumps({
+    "aliases": dict(model.aliases),
+    "versions": sorted(int(v.version) for v in versions),
+    "tags": {v.version: dict(v.tags) for v in versions},
+}))
+"""
+    done = sh([str(project / ".venv" / "bin" / "python"), "-c", code, name], project, env=env)
+    state: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return state
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def generate(template: Path, dst: Path, task: str) -> Path:
+    """The default project for a task kind, installed, with its raw data made and tracked."""
+    project = dst / "credit-risk"
+    copier_copy(template, project, {"ml_task": task})
+    sh(["make", "install"], project)
+    sh(["make", "data"], project)
+    return project
+
+
+@dataclass
+class Pipeline:
+    """A project that ran `make install data pipeline push export-model`, as it was then."""
+
+    task: str
+    project: Path
+    output: str
+    seconds: float
+    decision: dict[str, Any]
+    metrics: dict[str, float]
+    registry: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.task)
+
+
+@pytest.fixture(scope="module")
+def pipelines(
+    template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], Pipeline]:
+    """Build each task's project once per worker, on first use; later tests reuse it."""
+    built: dict[str, Pipeline] = {}
+    failed: dict[str, str] = {}
+
+    def get(task: str) -> Pipeline:
+        if task in failed:
+            pytest.fail(f"the {task} project failed to build (see the first test):\n{failed[task]}")
+        if task not in built:
+            try:
+                project = generate(template, tmp_path_factory.mktemp(f"pipeline-{task}"), task)
+                done, seconds = timed(["make", "pipeline", "push", "export-model"], project)
+            except AssertionError as exc:
+                failed[task] = str(exc)[-3000:]
+                raise
+            built[task] = Pipeline(
+                task=task,
+                project=project,
+                output=done.stdout + done.stderr,
+                seconds=seconds,
+                decision=read_json(project / "reports" / "decision.json"),
+                metrics=read_json(project / "reports" / "metrics.json"),
+                registry=registry_state(project),
+            )
+            print(f"{task}: make pipeline push export-model took {seconds:.0f} s")
+        return built[task]
+
+    return get
+
+
+def per_task() -> list[Any]:
+    return [
+        pytest.param(task, marks=pytest.mark.xdist_group(f"pipeline-{task}"), id=task)
+        for task in TASKS
+    ]
+
+
+# --- 1. the default pipeline, for every task kind -------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", per_task())
+def test_default_pipeline_promotes_a_first_champion(
+    task: str, pipelines: Callable[[str], Pipeline]
+) -> None:
+    run = pipelines(task)
+    project, kind = run.project, run.kind
+
+    assert run.decision["outcome"] == "promoted", run.decision["reasons"]
+    assert run.decision["promoted"] is True
+    assert run.decision["version"] == "1"
+    assert "no champion to compare with" in run.decision["reasons"]
+    assert run.registry["versions"] == [1]
+    assert run.registry["aliases"] == {"champion": "1", "challenger": "1"}
+    assert run.registry["tags"]["1"]["decision"] == "promoted"
+    assert run.registry["tags"]["1"]["task"] == kind
+
+    assert set(run.metrics) == METRICS[kind]
+    assert all(isinstance(value, float) for value in run.metrics.values())
+    plots = {path.stem for path in (project / "reports" / "plots").glob("*.json")}
+    assert plots == PLOTS[kind]
+    for name in ("validation.json", "validation.md", "fairness.json", "model_card.md"):
+        assert (project / "reports" / name).is_file(), name
+    validation = read_json(project / "reports" / "validation.json")
+    assert validation["success"] is True
+    card = (project / "reports" / "model_card.md").read_text()
+    assert card.startswith("# Model card: credit-risk v1")
+    assert "Status: **promoted**" in card
+
+    exported = read_json(project / "models" / "champion" / "metadata.json")
+    assert exported["version"] == "1"
+    assert exported["task"] == kind
+    assert (project / "models" / "champion" / "model" / "MLmodel").is_file()
+    assert (project / "models" / "champion" / "schema.yaml").is_file()
+    storage = project.parent / "credit-risk-dvc-storage"
+    assert storage.is_dir()
+    assert any(path.is_file() for path in storage.rglob("*")), "dvc push stored nothing"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", per_task())
+def test_unchanged_pipeline_is_up_to_date(task: str, pipelines: Callable[[str], Pipeline]) -> None:
+    project = pipelines(task).project
+    done, seconds = timed([str(project / ".venv" / "bin" / "dvc"), "repro"], project)
+    print(f"{task}: no-op dvc repro took {seconds:.1f} s")
+    assert "Data and pipelines are up to date." in done.stdout + done.stderr
+    assert "Running stage" not in done.stdout
+    # A few seconds here when idle; the bound leaves room for a busy machine.
+    assert seconds < 45
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", per_task())
+def test_a_clone_pulls_the_raw_data_from_the_remote(
+    task: str, pipelines: Callable[[str], Pipeline]
+) -> None:
+    project = pipelines(task).project
+    tracked = ["data/raw/credit.csv.dvc", "data/raw/.gitignore", "dvc.lock", "data/.gitignore"]
+    sh(["git", "add", *[name for name in tracked if (project / name).exists()]], project)
+    sh(["git", "commit", "--quiet", "--no-verify", "-m", "Track the raw data"], project)
+
+    clone = project.parent / "clone"
+    sh(["git", "clone", "--quiet", str(project), str(clone)], project.parent)
+    assert not (clone / RAW).exists()
+    sh(["make", "install", "data"], clone)
+    assert (clone / RAW).read_bytes() == (project / RAW).read_bytes()
+
+
+# --- 2. promotion, then rejection of a worse model ------------------------------------------
+
+
+@pytest.mark.slow
+@BINARY_GROUP
+def test_a_worse_model_is_rejected_and_the_champion_stays(
+    pipelines: Callable[[str], Pipeline],
+) -> None:
+    project = pipelines("binary_classification").project
+    before = registry_state(project)
+    champion = before["aliases"]["champion"]
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["model"]["type"] = "linear"
+    params["model"]["linear"]["regularization"] = 1000.0  # C = 0.001: heavily shrunk
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    done, seconds = timed(["make", "pipeline"], project)
+    print(f"rejection run: make pipeline took {seconds:.0f} s")
+    assert "Running stage 'train'" in done.stdout
+
+    decision = read_json(project / "reports" / "decision.json")
+    assert decision["outcome"] == "rejected", decision["reasons"]
+    assert decision["champion_before"] == champion
+    assert any("worse beyond tolerance" in reason for reason in decision["reasons"])
+    after = registry_state(project)
+    new = str(max(after["versions"]))
+    assert after["aliases"] == {"champion": champion, "challenger": new}
+    assert after["tags"][new]["decision"] == "rejected"
+    assert (project / "reports" / "model_card.md").read_text().count("Status: **rejected**") == 1
+
+    lines = (project / "reports" / "audit.jsonl").read_text().splitlines()
+    print("\n".join(["audit.jsonl:", *lines]))
+    entries = [json.loads(line) for line in lines]
+    assert [e["outcome"] for e in entries] == ["promoted", "rejected"]
+    assert [e["version"] for e in entries] == [champion, new]
+    assert all(e["event"] == "promotion_decision" and e["reasons"] for e in entries)
+
+
+# --- 3. bad input stops the line ------------------------------------------------------------
+
+
+def _rewrite(path: Path, change: Callable[[list[str], list[list[str]]], None]) -> None:
+    with path.open(newline="") as stream:
+        header, *rows = list(csv.reader(stream))
+    change(header, rows)
+    with path.open("w", newline="") as stream:
+        csv.writer(stream).writerows([header, *rows])
+
+
+def _drop_column(name: str) -> Callable[[Path], None]:
+    def change(header: list[str], rows: list[list[str]]) -> None:
+        index = header.index(name)
+        for row in (header, *rows):
+            del row[index]
+
+    return lambda project: _rewrite(project / RAW, change)
+
+
+def _set_value(column: str, value: str, every: int = 1) -> Callable[[Path], None]:
+    def change(header: list[str], rows: list[list[str]]) -> None:
+        index = header.index(column)
+        for row in rows[::every]:
+            row[index] = value
+
+    return lambda project: _rewrite(project / RAW, change)
+
+
+def _empty(project: Path) -> None:
+    (project / RAW).write_bytes(b"")
+
+
+def _missing(project: Path) -> None:
+    (project / RAW).unlink()
+
+
+def _broken_yaml(project: Path) -> None:
+    with (project / "params.yaml").open("a") as stream:
+        stream.write("data: [unclosed\n")
+
+
+def _unknown_key(project: Path) -> None:
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["validation"]["min_row"] = 10  # a typo of min_rows
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+# case -> (break the project, what the error output must say)
+BAD_INPUTS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
+    "params-invalid-yaml": (_broken_yaml, ["params.yaml", "YAML"]),
+    "params-unknown-key": (_unknown_key, ["params.yaml", "validation.min_row", "Extra inputs"]),
+    "missing-column": (_drop_column("loan_amount"), ["missing", "'loan_amount'"]),
+    "wrong-type": (
+        _set_value("age", "forty", every=50),
+        ["column 'age'", "expect_column_values_to_be_in_type_list", "forty"],
+    ),
+    "unknown-category": (
+        _set_value("employment_type", "astronaut", every=100),
+        ["column 'employment_type'", "expect_column_values_to_be_in_set", "astronaut"],
+    ),
+    "nan-in-target": (
+        _set_value("default", "", every=100),
+        ["column 'default'", "expect_column_values_to_not_be_null"],
+    ),
+    "empty-file": (_empty, [str(RAW), "data file is empty"]),
+    "missing-file": (_missing, [str(RAW), "missing data"]),
+}
+
+
+@pytest.fixture(scope="module")
+def pristine(pipelines: Callable[[str], Pipeline]) -> Iterator[dict[str, Any]]:
+    """The binary project with its champion, and copies of what the bad-input cases break."""
+    project = pipelines("binary_classification").project
+    saved = {name: (project / name).read_bytes() for name in (str(RAW), "params.yaml")}
+    yield {"project": project, "saved": saved, "champion": registry_state(project)}
+    for name, content in saved.items():
+        (project / name).write_bytes(content)
+
+
+@pytest.mark.slow
+@BINARY_GROUP
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_stops_the_pipeline_and_keeps_the_champion(
+    case: str, pristine: dict[str, Any]
+) -> None:
+    project: Path = pristine["project"]
+    for name, content in pristine["saved"].items():
+        (project / name).write_bytes(content)
+    breaks, expected = BAD_INPUTS[case]
+    breaks(project)
+    try:
+        done = sh([str(project / ".venv" / "bin" / "dvc"), "repro"], project, check=False)
+    finally:
+        for name, content in pristine["saved"].items():
+            (project / name).write_bytes(content)
+    said = done.stdout + done.stderr
+    print(f"{case}: exit {done.returncode}\n{said[-1500:]}")
+    assert done.returncode != 0, said
+    for text in expected:
+        assert text in said, f"{text!r} not in the output:\n{said}"
+    assert "Running stage 'register'" not in said
+    after = registry_state(project)
+    assert after["aliases"]["champion"] == pristine["champion"]["aliases"]["champion"]
+    assert after["versions"] == pristine["champion"]["versions"]
+
+
+# --- 4 and 5. a tracking server, with SQLite and with PostgreSQL ----------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{url}: server exited ({process.returncode})\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(1)
+    raise AssertionError(f"{url}: no answer within {timeout} s\n{log.read_text()}")
+
+
+@dataclass
+class Server:
+    url: str
+    backend: str
+    artifacts: Path
+
+
+@contextmanager
+def start_mlflow(project: Path, backend: str, scratch: Path) -> Iterator[Server]:
+    """`mlflow server` from the project's venv, stopped (its process group) at teardown."""
+    port = free_port()
+    artifacts = scratch / "artifacts"
+    log = scratch / "mlflow-server.log"
+    command = [
+        str(project / ".venv" / "bin" / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        backend,
+        "--artifacts-destination",
+        str(artifacts),
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=scratch,
+            env=PROJECT_ENV,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", process, log)
+        yield Server(f"http://127.0.0.1:{port}", backend, artifacts)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def champion_over_rest(server: Server, model: str) -> dict[str, Any]:
+    query = urllib.parse.urlencode({"name": model, "alias": "champion"})
+    url = f"{server.url}/api/2.0/mlflow/registered-models/alias?{query}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        found: dict[str, Any] = json.loads(response.read())["model_version"]
+        return found
+
+
+def check_pipeline_on_server(project: Path, server: Server) -> None:
+    env = {"MLFLOW_TRACKING_URI": server.url}
+    done, seconds = timed(["make", "pipeline", "export-model"], project, env=env)
+    print(f"{server.backend.split(':')[0]} server: make pipeline export-model took {seconds:.0f} s")
+    decision = read_json(project / "reports" / "decision.json")
+    assert decision["outcome"] == "promoted", decision["reasons"]
+
+    champion = champion_over_rest(server, "credit-risk")
+    assert champion["version"] == "1"
+    assert champion["run_id"] == decision["run_id"]
+    assert registry_state(project, env)["aliases"] == {"champion": "1", "challenger": "1"}
+    assert read_json(project / "models" / "champion" / "metadata.json")["version"] == "1"
+    assert not (project / "mlflow.db").exists(), "the embedded store was used"
+    assert not (project / "mlruns").exists(), "artifacts were written into the project"
+    assert any(server.artifacts.rglob("MLmodel")), "the server stored no model artifacts"
+    assert "exported credit-risk v1" in done.stdout
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A folder outside pytest's 0700 tree, so that another system user can enter it."""
+    folder = Path(tempfile.mkdtemp(prefix="mlops-blueprint-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("pipeline-mlflow-server")
+def test_pipeline_against_an_mlflow_server(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path, "binary_classification")
+    backend = f"sqlite:///{tmp_path / 'srv.db'}"
+    with start_mlflow(project, backend, tmp_path) as server:
+        check_pipeline_on_server(project, server)
+
+
+@contextmanager
+def postgres_cluster(scratch: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1, run as `postgres` (it refuses root)."""
+    bindir = POSTGRES_BIN[-1].parent
+    user = pwd.getpwnam("postgres")
+    os.chown(scratch, user.pw_uid, user.pw_gid)
+    data, port = scratch / "pgdata", free_port()
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    sh(
+        [*as_postgres, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+        scratch,
+    )
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {scratch}"
+    pg_ctl = [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-t", "120"]
+    sh([*pg_ctl, "-o", options, "-l", str(scratch / "postgres.log"), "start"], scratch)
+    try:
+        sh(
+            [
+                *as_postgres,
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "mlflow",
+            ],
+            scratch,
+        )
+        yield f"postgresql://postgres@127.0.0.1:{port}/mlflow"
+    finally:
+        sh([*pg_ctl, "-m", "fast", "stop"], scratch, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("pipeline-postgres")
+def test_pipeline_against_an_mlflow_server_on_postgresql(
+    template: Path, tmp_path: Path, scratch: Path
+) -> None:
+    if not POSTGRES_BIN:
+        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no `postgres` user to run PostgreSQL as")
+        if not shutil.which("runuser"):
+            pytest.skip("running as root and `runuser` is missing to run PostgreSQL as postgres")
+    project = generate(template, tmp_path, "binary_classification")
+    sh(
+        [
+            str(BIN / "uv"),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(project / ".venv" / "bin" / "python"),
+            "psycopg2-binary",
+        ],
+        project,
+    )
+    with postgres_cluster(scratch) as backend, start_mlflow(project, backend, tmp_path) as server:
+        check_pipeline_on_server(project, server)
