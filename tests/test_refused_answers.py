@@ -42,6 +42,14 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "email-without-domain-dot": ({"author_email": "me@localhost"}, "is not a valid e-mail address"),
     "empty-project-name": ({"project_name": "   "}, "project_name must not be empty"),
+    "quote-in-description": (
+        {"description": 'The "best" model'},
+        "description must not contain double quotes or backslashes",
+    ),
+    "backslash-in-author": (
+        {"author_name": "DOMAIN\\team"},
+        "author_name must not contain double quotes or backslashes",
+    ),
     "monitoring-without-serving": (
         {"include_serving": False, "include_monitoring": True, "deployment": "none"},
         "include_monitoring needs include_serving",
