@@ -2,14 +2,16 @@
 register, with the embedded MLflow store, a tracking server, and a PostgreSQL-backed server.
 
 Every project here keeps the default parameters, so what is tested is what `make all` does
-for a user. Projects are expensive (about a minute of CPU each), so the tests that read one
-project share it through a module-scoped cache, and each project's tests form one xdist
-group: `make test` runs `pytest -n 2 --dist loadgroup`, which keeps a group on one worker.
+for a user. A project costs minutes of CPU, so each task kind's project is built once per
+session, in a folder the xdist workers share, by whichever test needs it first; a file lock
+lets one test at a time use it (the rejection and bad-input tests change it). xdist_group
+marks would not do: with pytest 9 and pytest-xdist 3.8, `--dist loadgroup` ignores them.
 """
 
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import pwd
@@ -23,7 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +62,6 @@ PROJECT_ENV = {
     "OMP_NUM_THREADS": "1",
 }
 POSTGRES_BIN = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-BINARY_GROUP = pytest.mark.xdist_group("pipeline-binary_classification")
 
 
 def kind_of(task: str) -> str:
@@ -100,7 +101,7 @@ def timed(
 
 
 def registry_state(project: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Versions and aliases of the project's model, read by the project's own MLflow client."""
+    """Versions and aliases (as strings) of the project's model, read by its own MLflow client."""
     name = yaml.safe_load((project / "params.yaml").read_text())["registry"]["model_name"]
     code = """
 import json, os, sys
@@ -110,9 +111,9 @@ client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 model = client.get_registered_model(sys.argv[1])
 versions = client.search_model_versions(f"name='{sys.argv[1]}'")
 print(json.dumps({
-    "aliases": dict(model.aliases),
+    "aliases": {alias: str(version) for alias, version in model.aliases.items()},
     "versions": sorted(int(v.version) for v in versions),
-    "tags": {v.version: dict(v.tags) for v in versions},
+    "tags": {str(v.version): dict(v.tags) for v in versions},
 }))
 """
     done = sh([str(project / ".venv" / "bin" / "python"), "-c", code, name], project, env=env)
@@ -150,51 +151,69 @@ class Pipeline:
         return kind_of(self.task)
 
 
-@pytest.fixture(scope="module")
-def pipelines(
-    template: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Callable[[str], Pipeline]:
-    """Build each task's project once per worker, on first use; later tests reuse it."""
-    built: dict[str, Pipeline] = {}
-    failed: dict[str, str] = {}
-
-    def get(task: str) -> Pipeline:
-        if task in failed:
-            pytest.fail(f"the {task} project failed to build (see the first test):\n{failed[task]}")
-        if task not in built:
-            try:
-                project = generate(template, tmp_path_factory.mktemp(f"pipeline-{task}"), task)
-                done, seconds = timed(["make", "pipeline", "push", "export-model"], project)
-            except AssertionError as exc:
-                failed[task] = str(exc)[-3000:]
-                raise
-            built[task] = Pipeline(
-                task=task,
-                project=project,
-                output=done.stdout + done.stderr,
-                seconds=seconds,
-                decision=read_json(project / "reports" / "decision.json"),
-                metrics=read_json(project / "reports" / "metrics.json"),
-                registry=registry_state(project),
-            )
-            print(f"{task}: make pipeline push export-model took {seconds:.0f} s")
-        return built[task]
-
-    return get
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def per_task() -> list[Any]:
-    return [
-        pytest.param(task, marks=pytest.mark.xdist_group(f"pipeline-{task}"), id=task)
-        for task in TASKS
-    ]
+def build(template: Path, shared: Path, task: str) -> Pipeline:
+    """The task's project, built on first use (call with its lock held)."""
+    state, failure = shared / f"{task}.json", shared / f"{task}.failed"
+    if failure.exists():
+        pytest.fail(f"the {task} project failed to build earlier:\n{failure.read_text()}")
+    if not state.exists():
+        try:
+            project = generate(template, shared / task, task)
+            done, seconds = timed(["make", "pipeline", "push", "export-model"], project)
+        except AssertionError as exc:
+            failure.write_text(str(exc)[-4000:])
+            raise
+        print(f"{task}: make pipeline push export-model took {seconds:.0f} s")
+        built = {
+            "task": task,
+            "project": str(project),
+            "output": done.stdout + done.stderr,
+            "seconds": seconds,
+            "decision": read_json(project / "reports" / "decision.json"),
+            "metrics": read_json(project / "reports" / "metrics.json"),
+            "registry": registry_state(project),
+        }
+        state.write_text(json.dumps(built))
+    saved = read_json(state)
+    return Pipeline(**{**saved, "project": Path(saved["project"])})
+
+
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the whole session, whichever xdist worker asks."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "pipelines"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def pipelines(template: Path, shared: Path) -> Iterator[Callable[[str], Pipeline]]:
+    """`pipelines(task)`: the task's built project, locked for this test alone."""
+    with ExitStack() as held:
+
+        def get(task: str) -> Pipeline:
+            held.enter_context(locked(shared / f"{task}.lock"))
+            return build(template, shared, task)
+
+        yield get
 
 
 # --- 1. the default pipeline, for every task kind -------------------------------------------
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", per_task())
+@pytest.mark.parametrize("task", TASKS)
 def test_default_pipeline_promotes_a_first_champion(
     task: str, pipelines: Callable[[str], Pipeline]
 ) -> None:
@@ -233,7 +252,7 @@ def test_default_pipeline_promotes_a_first_champion(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", per_task())
+@pytest.mark.parametrize("task", TASKS)
 def test_unchanged_pipeline_is_up_to_date(task: str, pipelines: Callable[[str], Pipeline]) -> None:
     project = pipelines(task).project
     done, seconds = timed([str(project / ".venv" / "bin" / "dvc"), "repro"], project)
@@ -245,7 +264,7 @@ def test_unchanged_pipeline_is_up_to_date(task: str, pipelines: Callable[[str], 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("task", per_task())
+@pytest.mark.parametrize("task", TASKS)
 def test_a_clone_pulls_the_raw_data_from_the_remote(
     task: str, pipelines: Callable[[str], Pipeline]
 ) -> None:
@@ -265,7 +284,6 @@ def test_a_clone_pulls_the_raw_data_from_the_remote(
 
 
 @pytest.mark.slow
-@BINARY_GROUP
 def test_a_worse_model_is_rejected_and_the_champion_stays(
     pipelines: Callable[[str], Pipeline],
 ) -> None:
@@ -369,31 +387,24 @@ BAD_INPUTS: dict[str, tuple[Callable[[Path], None], list[str]]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def pristine(pipelines: Callable[[str], Pipeline]) -> Iterator[dict[str, Any]]:
-    """The binary project with its champion, and copies of what the bad-input cases break."""
-    project = pipelines("binary_classification").project
-    saved = {name: (project / name).read_bytes() for name in (str(RAW), "params.yaml")}
-    yield {"project": project, "saved": saved, "champion": registry_state(project)}
-    for name, content in saved.items():
-        (project / name).write_bytes(content)
+# What a bad-input case may change, put back byte for byte so that DVC sees no change.
+RESTORED = (str(RAW), "params.yaml", "reports/validation.json", "reports/validation.md")
 
 
 @pytest.mark.slow
-@BINARY_GROUP
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_stops_the_pipeline_and_keeps_the_champion(
-    case: str, pristine: dict[str, Any]
+    case: str, pipelines: Callable[[str], Pipeline]
 ) -> None:
-    project: Path = pristine["project"]
-    for name, content in pristine["saved"].items():
-        (project / name).write_bytes(content)
+    project = pipelines("binary_classification").project
+    before = registry_state(project)
+    saved = {name: (project / name).read_bytes() for name in RESTORED}
     breaks, expected = BAD_INPUTS[case]
     breaks(project)
     try:
         done = sh([str(project / ".venv" / "bin" / "dvc"), "repro"], project, check=False)
     finally:
-        for name, content in pristine["saved"].items():
+        for name, content in saved.items():
             (project / name).write_bytes(content)
     said = done.stdout + done.stderr
     print(f"{case}: exit {done.returncode}\n{said[-1500:]}")
@@ -402,8 +413,8 @@ def test_bad_input_stops_the_pipeline_and_keeps_the_champion(
         assert text in said, f"{text!r} not in the output:\n{said}"
     assert "Running stage 'register'" not in said
     after = registry_state(project)
-    assert after["aliases"]["champion"] == pristine["champion"]["aliases"]["champion"]
-    assert after["versions"] == pristine["champion"]["versions"]
+    assert after["aliases"]["champion"] == before["aliases"]["champion"]
+    assert after["versions"] == before["versions"]
 
 
 # --- 4 and 5. a tracking server, with SQLite and with PostgreSQL ----------------------------
@@ -515,7 +526,6 @@ def scratch() -> Iterator[Path]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("pipeline-mlflow-server")
 def test_pipeline_against_an_mlflow_server(template: Path, tmp_path: Path) -> None:
     project = generate(template, tmp_path, "binary_classification")
     backend = f"sqlite:///{tmp_path / 'srv.db'}"
@@ -559,7 +569,6 @@ def postgres_cluster(scratch: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("pipeline-postgres")
 def test_pipeline_against_an_mlflow_server_on_postgresql(
     template: Path, tmp_path: Path, scratch: Path
 ) -> None:
