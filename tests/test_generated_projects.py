@@ -33,7 +33,7 @@ def lint_fingerprint(project: Path, answers: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
-def test_claims(answers: dict[str, Any]) -> list[str]:
+def claims_for(answers: dict[str, Any]) -> list[str]:
     """What running a project's own test suite would newly cover.
 
     The suite's behaviour follows the contract's task kind and whether the service is there;
@@ -126,7 +126,7 @@ def test_generated_project(
     run(["make", "install"], project)
     run(["make", "lint"], project)
     # Every claim is tried: a row may bring a new task kind and a new Python at once.
-    if [name for name in test_claims(answers) if claim(already_run, name)]:
+    if [name for name in claims_for(answers) if claim(already_run, name)]:
         run(["make", "test"], project)
         # The git hooks run the linters again; proving them on the rows that test is enough.
         run([str(project / ".venv" / "bin" / "pre-commit"), "run", "--all-files"], project)

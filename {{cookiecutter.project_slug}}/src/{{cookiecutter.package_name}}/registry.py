@@ -291,6 +291,9 @@ def export_champion(name: str, destination: Path) -> dict[str, Any]:
         contract_file = next(Path(folder).glob("*.yaml"))
         shutil.copyfile(contract_file, destination / "schema.yaml")
     contract = Contract.load(destination / "schema.yaml")
+{%- if cookiecutter.include_serving %}
+    scorer_note = _compile_scorer(destination, contract)
+{%- endif %}
     tags = version.tags
     metadata = {
         "name": name,
@@ -308,6 +311,26 @@ def export_champion(name: str, destination: Path) -> dict[str, Any]:
             for key, value in sorted(tags.items())
             if key.startswith("metric.")
         },
+{%- if cookiecutter.include_serving %}
+        "scorer": scorer_note,
+{%- endif %}
     }
     (destination / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata
+{%- if cookiecutter.include_serving %}
+
+
+
+def _compile_scorer(destination: Path, contract: Contract) -> str:
+    """Compile the exported model into scorer.json (what serving loads first, see
+    serving/scorer.py); model.skops stays the canonical artifact and the fallback."""
+    from .serving.compiler import write_scorer
+    from .serving.model_store import ModelLoadError, load_estimator, model_file
+
+    try:
+        path = model_file(destination / "model")
+        reason = write_scorer(load_estimator(path), contract, destination, path)
+    except ModelLoadError as exc:
+        reason = str(exc)
+    return "compiled" if reason is None else f"skops (not compiled: {reason})"
+{%- endif %}
