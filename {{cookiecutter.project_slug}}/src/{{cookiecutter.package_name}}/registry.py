@@ -317,8 +317,8 @@ def export_champion(name: str, destination: Path) -> dict[str, Any]:
     }
     (destination / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata
-{%- if cookiecutter.include_serving %}
 
+{%- if cookiecutter.include_serving %}
 
 
 def _compile_scorer(destination: Path, contract: Contract) -> str:
