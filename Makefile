@@ -32,7 +32,7 @@ lint: install ## ruff and mypy on the template's own code
 
 test: install ## The whole suite: generates projects with both tools and runs them
 	@start=$$(date +%s); \
-	$(RUN) pytest -n 2 --dist loadgroup $(PYTEST_ARGS); status=$$?; \
+	$(RUN) pytest -n 2 $(PYTEST_ARGS); status=$$?; \
 	echo "template test suite wall time: $$(( $$(date +%s) - start )) s"; exit $$status
 
 test-fast: install ## Everything but the tests that run generated projects

@@ -61,7 +61,7 @@ def _call(url: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:
             text = response.read().decode()
             status = response.status
     except urllib.error.HTTPError as error:
@@ -139,6 +139,12 @@ def test_the_service_scores_the_champion(demo: Path, service: str) -> None:
     assert card["version"] == "1"
     assert card["alias"] == "champion"
     assert "roc_auc" in card["metrics"]
+
+    # The documented example request is a real record of the training data, and it scores.
+    status, document = _call(f"{service}/openapi.json")
+    schema = document["components"]["schemas"]["PredictionRecord"]
+    assert schema["examples"] == [card["example"]]
+    assert _call(f"{service}/predict", card["example"])[0] == 200
 
     status, metrics = _call(f"{service}/metrics")
     assert status == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -70,7 +71,12 @@ def interpreter_for(project: Path) -> bool:
 @pytest.fixture(scope="session")
 def already_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What rows already ran, shared by the xdist workers through files."""
-    shared = tmp_path_factory.getbasetemp().parent / "runnable-fingerprints"
+    # Under xdist each worker's base temp sits in the session's folder; without it, the base
+    # temp is the session's folder (its parent is shared by every session).
+    session = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        session = session.parent
+    shared = session / "already-run"
     shared.mkdir(exist_ok=True)
     return shared
 

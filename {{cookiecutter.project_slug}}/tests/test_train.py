@@ -44,6 +44,9 @@ def test_run_logs_model_lineage_and_environment(
     assert logged.data.params["model.type"] == params.model.type.value
     assert logged.inputs.dataset_inputs[0].dataset.name == "train"
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
-    assert {"environment.json", "contract"} <= artifacts
+    assert {"environment.json", "contract", "example_record.json"} <= artifacts
+    example = mlflow.artifacts.load_dict(f"runs:/{run.run_id}/example_record.json")
+    assert set(example) == set(contract.feature_names)
+    assert None not in example.values()  # a complete record documents every field
     model = mlflow.sklearn.load_model(run.model_uri)
     assert model.predict(contract.encode(train.head(3))).shape == (3,)

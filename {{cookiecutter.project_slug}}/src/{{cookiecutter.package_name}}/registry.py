@@ -24,7 +24,7 @@ import pandas as pd
 from .config import LOWER_IS_BETTER, Params
 from .evaluate import fairness_violations, score
 from .schema import Contract
-from .train import CONTRACT_ARTIFACT, TrainingRun
+from .train import CONTRACT_ARTIFACT, EXAMPLE_ARTIFACT, TrainingRun
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -314,9 +314,22 @@ def export_champion(name: str, destination: Path) -> dict[str, Any]:
 {%- if cookiecutter.include_serving %}
         "scorer": scorer_note,
 {%- endif %}
+        "example": _logged_example(version.run_id),
     }
     (destination / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata
+
+
+def _logged_example(run_id: str) -> dict[str, Any] | None:
+    """The training record logged with the run (None for runs logged before it existed)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        example: dict[str, Any] = mlflow.artifacts.load_dict(f"runs:/{run_id}/{EXAMPLE_ARTIFACT}")
+    except (MlflowException, OSError):
+        return None
+    return example
 
 {%- if cookiecutter.include_serving %}
 

@@ -24,6 +24,8 @@ from .schema import Contract
 
 MODEL_ARTIFACT = "model"
 CONTRACT_ARTIFACT = "contract"
+# A real training record, logged with the run: the service shows it as its example request.
+EXAMPLE_ARTIFACT = "example_record.json"
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ def train_and_log(
         mlflow.log_input(dataset, context="training")
         mlflow.log_dict(package_versions(), "environment.json")
         mlflow.log_artifact(str(params.data.contract), CONTRACT_ARTIFACT)
+        mlflow.log_dict(example_record(train, contract), EXAMPLE_ARTIFACT)
         features, _ = features_and_target(train.head(50), contract)
         model_bytes = skops.io.dumps(model)
         model_info = mlflow.sklearn.log_model(
@@ -151,6 +154,17 @@ def train_and_log(
         params_hash=params.digest(),
         git_commit=commit,
     )
+
+
+def example_record(table: pd.DataFrame, contract: Contract) -> dict[str, Any]:
+    """The first record with every feature present, as JSON values (for API examples)."""
+    features = table[contract.feature_names]
+    complete = features.dropna()
+    row = (complete if len(complete) else features).iloc[0]
+    return {
+        str(name): None if pd.isna(value) else value.item() if hasattr(value, "item") else value
+        for name, value in row.items()
+    }
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
