@@ -5,6 +5,9 @@ SHELL := /bin/bash
 export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 export DO_NOT_TRACK := 1
+# The tests run dozens of generated projects' commands: with PYTHONDONTWRITEBYTECODE set (some
+# shells and CI images do), each one would compile MLflow, DVC and scikit-learn from source.
+unexport PYTHONDONTWRITEBYTECODE
 
 UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 RUN := $(UV) run --no-sync
