@@ -1,20 +1,75 @@
 """Finish a freshly generated project: run by cookiecutter and by copier's `_tasks`.
 
-Plain Python on purpose (no template syntax): it reads what it needs from the generated
-files, so both tools run the same code and tests can run it directly.
-Runs with cwd set to the generated project. Safe to run again (copier runs it after updates).
+Plain Python but for one line: cookiecutter renders the answers into `RENDERED`, copier's task
+passes them as the first argument instead. Both tools run the same code, and tests run it
+directly. Runs with cwd set to the generated project. Safe to run again (copier runs it after
+updates, and on the old and new renders it compares).
+
+`OPTIONAL_PARTS` is the one place where an optional part of the project is switched: the
+template tree holds every part, and this hook removes the parts the answers leave out.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 FIRST_COMMIT = "Initial commit from mlops-blueprint"
+RENDERED = r"""{{ cookiecutter | tojson }}"""
+
+Answers = Mapping[str, Any]
+
+
+def truthy(value: Any) -> bool:
+    """cookiecutter may hand a bool over as text."""
+    return value is True or str(value).lower() in {"true", "yes", "y", "1", "on"}
+
+
+# part -> (whether the answers want it, its paths; `{package}` is the import name).
+# A path inside another part's folder belongs to the narrower part (bench/check_image.py).
+OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
+    "serving": (
+        lambda a: truthy(a["include_serving"]),
+        ("src/{package}/serving", "tests/serving", "bench"),
+    ),
+    "container": (
+        lambda a: a["deployment"] != "none",
+        ("Dockerfile", ".dockerignore", "bench/check_image.py"),
+    ),
+    "github-ci": (lambda a: a["ci"] == "github", (".github",)),
+}
+
+
+def read_answers(argv: list[str]) -> dict[str, Any]:
+    answers: dict[str, Any] = json.loads(argv[1] if len(argv) > 1 else RENDERED)
+    return answers
+
+
+def unwanted(answers: Answers) -> list[str]:
+    """Relative paths of the parts the answers leave out, deepest first."""
+    owner: dict[str, bool] = {}
+    for wanted, paths in OPTIONAL_PARTS.values():
+        keep = wanted(answers)
+        for path in paths:
+            owner[path.format(package=answers["package_name"])] = keep
+    return sorted((path for path, keep in owner.items() if not keep), key=len, reverse=True)
+
+
+def remove_parts(root: Path, answers: Answers) -> None:
+    for relative in unwanted(answers):
+        target = root / relative
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    prune_empty_dirs(root)
 
 
 def quiet(
@@ -26,7 +81,7 @@ def quiet(
 
 
 def prune_empty_dirs(root: Path) -> None:
-    """Conditional files render to an empty name and vanish; drop the folders they leave."""
+    """Drop folders a removed part leaves empty (and ones cookiecutter makes for empty names)."""
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
         if ".git" not in folder.parts and not any(folder.iterdir()):
             folder.rmdir()
@@ -62,9 +117,9 @@ def first_commit(root: Path) -> None:
         quiet(command, root, check=True)
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
     root = Path.cwd()
-    prune_empty_dirs(root)
+    remove_parts(root, read_answers(argv))
     lock(root)
     if shutil.which("git") is None:
         print("note: git not found; run `git init` yourself")
@@ -73,4 +128,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv)

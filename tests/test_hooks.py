@@ -38,3 +38,46 @@ def test_first_commit_signs_with_the_project_author_and_runs_once(tmp_path: Path
     assert hook.inside_git_repo(tmp_path)
     log = run(["git", "log", "--format=%s"], tmp_path).stdout
     assert log.strip() == "Initial commit from mlops-blueprint"
+
+
+def answers(**overrides: object) -> dict[str, object]:
+    base = {"package_name": "credit_risk", "include_serving": True, "deployment": "docker"}
+    return {**base, "ci": "github", **overrides}
+
+
+def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
+    hook = load_hook()
+    assert hook.unwanted(answers()) == []
+    assert hook.unwanted(answers(include_serving="false", deployment="none", ci="none")) == [
+        "src/credit_risk/serving",
+        "bench/check_image.py",
+        "tests/serving",
+        ".dockerignore",
+        "Dockerfile",
+        ".github",
+        "bench",
+    ]
+    # The container part owns its file inside the serving part's folder.
+    assert hook.unwanted(answers(deployment="none")) == [
+        "bench/check_image.py",
+        ".dockerignore",
+        "Dockerfile",
+    ]
+
+
+def test_remove_parts_deletes_files_and_the_folders_they_leave_empty(tmp_path: Path) -> None:
+    kept = ("bench/bench.py", "src/p/cli.py", "src/p/serving/app.py")
+    for name in (*kept, "bench/check_image.py", "Dockerfile", "src/empty/.keep"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / "src" / "empty" / ".keep").unlink()
+    load_hook().remove_parts(tmp_path, answers(package_name="p", deployment="none"))
+    left = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert left == sorted(kept)
+    assert not (tmp_path / "src" / "empty").exists()
+
+
+def test_answers_come_from_the_first_argument_or_the_rendered_line() -> None:
+    hook = load_hook()
+    assert hook.read_answers(["hook.py", '{"ci": "none"}']) == {"ci": "none"}
+    assert hook.RENDERED == "{{ cookiecutter | tojson }}"  # rendered by cookiecutter only

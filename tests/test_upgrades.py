@@ -12,7 +12,7 @@ import yaml
 
 from blueprint import BIN, ROOT, commit_all, copier_copy, run, snapshot_template
 
-SLUG = "{{cookiecutter.project_slug}}"
+SLUG = "template"
 USER_MODULE = "def score_bonus(points: int) -> int:\n    return points * 2\n"
 
 
