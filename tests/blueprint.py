@@ -72,8 +72,10 @@ def snapshot_template(dst: Path, tag: str | None = "v0.0.0-test") -> Path:
     ).stdout.split("\0")
     for relative in filter(None, listed):
         source = ROOT / relative
-        if source.is_file():
-            (dst / relative).parent.mkdir(parents=True, exist_ok=True)
+        (dst / relative).parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():  # cookiecutter's way into template/
+            (dst / relative).symlink_to(source.readlink())
+        elif source.is_file():
             shutil.copy2(source, dst / relative)
     run(["git", "init", "--quiet", "--initial-branch=main"], dst)
     commit_all(dst, "template snapshot")
