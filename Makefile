@@ -13,7 +13,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 RUN := $(UV) run --no-sync
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/mlops-blueprint-demo
 
-.PHONY: help install sync lint test test-fast demo clean
+.PHONY: help install sync lint test test-fast demo release clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ demo: install ## Generate the default project into $(DEMO_DIR) and run it end to
 	rm -rf $(DEMO_DIR)
 	$(RUN) copier copy --trust --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO_DIR)
 	$(MAKE) -C $(DEMO_DIR) all
+
+release: install ## Tag the CHANGELOG's version (refused if dirty, tagged, or an answer renders nothing)
+	$(RUN) python scripts/release.py tag
 
 clean: ## Remove build output
 	rm -rf build .pytest_cache
