@@ -33,7 +33,7 @@ def project_params(changes: dict[str, Any] | None = None) -> dict[str, Any]:
     return merge(merge(raw, TEST_OVERRIDES), changes or {})
 
 
-# The three targets the template can render into schema.yaml (see SPEC.md).
+# The three targets the template's `ml_task` answer can write into schema.yaml.
 TARGETS: dict[str, dict[str, Any]] = {
     "binary": {"name": "default", "kind": "binary", "classes": [0, 1]},
     "multiclass": {"name": "risk_grade", "kind": "multiclass", "classes": ["A", "B", "C", "D"]},
