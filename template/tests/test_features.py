@@ -3,9 +3,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from {{ cookiecutter.package_name }}.config import ModelType, Params
 from {{ cookiecutter.package_name }}.data import make_sample
-from {{ cookiecutter.package_name }}.features import build_preprocessor, features_and_target, split_table
+from {{ cookiecutter.package_name }}.features import (
+    build_preprocessor,
+    categorical_indices,
+    features_and_target,
+    split_table,
+)
 from {{ cookiecutter.package_name }}.schema import Contract
+from {{ cookiecutter.package_name }}.train import build_model
 
 
 def test_split_is_seeded_and_stratified(binary_contract: Contract) -> None:
@@ -18,7 +25,7 @@ def test_split_is_seeded_and_stratified(binary_contract: Contract) -> None:
     assert abs(train["default"].mean() - test["default"].mean()) < 0.01
 
 
-def test_preprocessor_imputes_scales_and_one_hot_encodes(contract: Contract) -> None:
+def test_the_linear_preprocessor_imputes_scales_and_one_hot_encodes(contract: Contract) -> None:
     table = make_sample(contract, 400, seed=2)
     features, _ = features_and_target(table, contract)
     transformed = build_preprocessor(contract).fit_transform(features)
@@ -35,3 +42,17 @@ def test_unknown_category_and_missing_values_are_accepted(contract: Contract) ->
     odd = table.head(1).assign(employment_type="astronaut", annual_income=np.nan)
     row = preprocessor.transform(contract.encode(odd))
     assert not np.isnan(row).any()
+
+
+def test_boosting_reads_the_encoded_matrix_as_is(contract: Contract, params: Params) -> None:
+    boosting = params.model.model_copy(update={"type": ModelType.HIST_GRADIENT_BOOSTING})
+    model = build_model(contract, boosting)
+    assert list(model.categorical_features) == categorical_indices(contract)
+    assert categorical_indices(contract) == [contract.feature_names.index("employment_type")]
+    table = make_sample(contract, 300, seed=5)
+    features, target = features_and_target(table, contract)
+    assert np.isnan(features).any()  # no imputer in front: the trees route missing values
+    model.fit(features, target)
+    assert model.is_categorical_.tolist() == [
+        c.type.value == "categorical" for c in contract.features
+    ]

@@ -14,6 +14,7 @@ from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.config import Params
 from {{ cookiecutter.package_name }}.registry import gate_reasons
 from {{ cookiecutter.package_name }}.schema import Contract, TaskKind
+from {{ cookiecutter.package_name }}.trees import TREELITE_FILE
 
 LOOSE_FAIRNESS = {"fairness": {"max_gap": {"equalized_odds_difference": 1.0}}}
 FAIR = {"gender": {"gaps": {"demographic_parity_difference": 0.05}}}
@@ -64,9 +65,12 @@ def test_promotion_then_rejection_then_export(
     assert tags["decision"] == "rejected"
     assert {"git_commit", "data_hash", "params_hash", "metric.roc_auc"} <= set(tags)
 
-    _run("export-model", "--dest", "exported")
     exported = project / "exported"
+    result = CliRunner().invoke(app, ["export-model", "--dest", str(exported)])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
     assert (exported / "model" / "MLmodel").is_file()
+    assert (exported / TREELITE_FILE).is_file()
     assert Contract.load(exported / "schema.yaml").target.kind is TaskKind.BINARY
     metadata = json.loads((exported / "metadata.json").read_text())
     assert metadata["version"] == "1"
@@ -74,6 +78,17 @@ def test_promotion_then_rejection_then_export(
     assert metadata["classes"] == [0, 1]
     assert set(metadata) >= {"run_id", "git_commit", "data_hash", "params_hash", "trained_at"}
     assert "roc_auc" in metadata["metrics"]
+    assert metadata["scorer"] == "treelite"
+
+    # Without the test split to check treelite on, the export says so and serves scikit-learn.
+    params["data"]["processed_dir"] = "nowhere"
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    result = CliRunner().invoke(app, ["export-model", "--dest", str(exported)])
+    assert result.exit_code == 0, result.output
+    assert "warning: no treelite fast path" in result.stderr
+    assert "no rows to check treelite against: nowhere/test.parquet" in result.stderr
+    assert not (exported / TREELITE_FILE).exists()
+    assert json.loads((exported / "metadata.json").read_text())["scorer"].startswith("sklearn (")
 
 
 def test_export_without_champion_is_a_clear_error(

@@ -207,18 +207,26 @@ def export_model(
     params_file: ParamsOption = Path("params.yaml"),
     dest: Annotated[Path, typer.Option(help="Destination folder.")] = Path("models/champion"),
 ) -> None:
-    """Export the champion for serving: model/, metadata.json and schema.yaml."""
+    """Export the champion for serving: model/, schema.yaml, metadata.json, model.treelite."""
     with _expected_errors():
         from .config import load_params
-        from .registry import RegistryError, export_champion
+        from .export import TREELITE_SCORER, ExportError, export_champion
+        from .features import TEST_FILE
 
         params = load_params(params_file)
         try:
-            metadata = export_champion(params.registry.model_name, dest)
-        except RegistryError as exc:
+            metadata = export_champion(
+                params.registry.model_name, dest, params.data.processed_dir / TEST_FILE
+            )
+        except ExportError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"exported {metadata['name']} v{metadata['version']} to {dest}")
+        if metadata["scorer"] != TREELITE_SCORER:
+            typer.echo(
+                f"warning: no treelite fast path, serving scores with {metadata['scorer']}",
+                err=True,
+            )
 
 {%- if cookiecutter.include_serving %}
 

@@ -1,8 +1,9 @@
 """The split stage and the feature transformer.
 
-The model's input is the contract's encoded float matrix (`Contract.encode`), so the
-transformer selects columns by position and knows categories only as their codes. Serving
-feeds the same matrix and never needs pandas.
+Every model's input is the contract's encoded float matrix (`Contract.encode`): categories
+are their index in the contract, missing values and unknown categories NaN. Tree models read
+it as is; linear models put the transformer below in front. Serving feeds the same matrix and
+never needs pandas.
 """
 
 from __future__ import annotations
@@ -53,8 +54,13 @@ def features_and_target(table: pd.DataFrame, contract: Contract) -> tuple[np.nda
     return features, table[contract.target.name].to_numpy()
 
 
+def categorical_indices(contract: Contract) -> list[int]:
+    """Positions of the categorical columns in the encoded matrix."""
+    return [i for i, c in enumerate(contract.features) if c.type is ColumnType.CATEGORICAL]
+
+
 def build_preprocessor(contract: Contract) -> ColumnTransformer:
-    """Impute, scale and one-hot encode the encoded matrix, each column as the contract says."""
+    """For linear models: impute and scale numbers, impute and one-hot encode category codes."""
     numeric, categorical, boolean = [], [], []
     category_codes = []
     for index, column in enumerate(contract.features):

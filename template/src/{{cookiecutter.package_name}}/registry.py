@@ -1,5 +1,5 @@
-"""The register stage: a new registry version, the promotion gate, the audit trail, the
-model card, and the export of the champion for serving.
+"""The register stage: a new registry version, the promotion gate, the audit trail and the
+model card (export.py writes the champion out for serving).
 
 Every registered version gets the alias `challenger`. `champion` moves only when the gate
 passes: absolute thresholds, no worse than the current champion re-scored on the same test
@@ -12,27 +12,25 @@ from __future__ import annotations
 import getpass
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from .config import LOWER_IS_BETTER, Params
 from .evaluate import fairness_violations, score
 from .schema import Contract
-from .train import CONTRACT_ARTIFACT, EXAMPLE_ARTIFACT, TrainingRun
+from .tracking import use_experiment
+from .train import MODEL_DESCRIPTIONS, TrainingRun
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 MODEL_CARD = "model_card.md"
-
-
-class RegistryError(RuntimeError):
-    """The registry has no model to export, or the store cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -113,11 +111,6 @@ def register_and_gate(
     params: Params,
     reports: Path,
 ) -> Decision:
-    import mlflow
-    from mlflow import MlflowClient
-
-    from .tracking import use_experiment
-
     use_experiment(params.tracking.experiment_name)
     client = MlflowClient()
     name = params.registry.model_name
@@ -159,9 +152,6 @@ def _rescore_champion(
     client: Any, name: str, test: pd.DataFrame, contract: Contract, params: Params
 ) -> tuple[str | None, dict[str, float] | None]:
     """The current champion's metrics on today's test rows, so both models face the same data."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
     try:
         champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
@@ -232,8 +222,7 @@ Training data `{params.data.raw}` (MD5 `{run.data_hash}`), checked against the c
 Sensitive attributes kept out of the model and used for fairness checks: {sensitive}.
 
 ## Model
-`{params.model.type.value}` in a scikit-learn pipeline (impute, scale, one-hot encode),
-seed {params.model.seed}.
+`{params.model.type.value}`: {MODEL_DESCRIPTIONS[params.model.type]}; seed {params.model.seed}.
 
 ## Metrics (test set)
 | metric | value |
@@ -258,92 +247,3 @@ Metrics come from one held-out split of one data set; groups smaller than
 - MLflow run `{run.run_id}`, model `{run.model_uri}`
 - git commit `{run.git_commit}`, parameters hash `{run.params_hash}`, data MD5 `{run.data_hash}`
 """
-
-
-def export_champion(name: str, destination: Path) -> dict[str, Any]:
-    """Write the champion in the layout serving reads: model/, metadata.json, schema.yaml."""
-    import mlflow
-    from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
-
-    from .tracking import tracking_uri
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    mlflow.set_tracking_uri(tracking_uri())
-    client = MlflowClient()
-    try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        raise RegistryError(f"model {name!r} has no {CHAMPION!r} version to export") from None
-    if version.run_id is None:
-        raise RegistryError(f"model {name!r} v{version.version} has no MLflow run to export from")
-    run = client.get_run(version.run_id)
-    if destination.exists():
-        shutil.rmtree(destination)
-    destination.mkdir(parents=True)
-    mlflow.artifacts.download_artifacts(
-        f"models:/{name}@{CHAMPION}", dst_path=str(destination / "model")
-    )
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = mlflow.artifacts.download_artifacts(
-            run_id=version.run_id, artifact_path=CONTRACT_ARTIFACT, dst_path=scratch
-        )
-        contract_file = next(Path(folder).glob("*.yaml"))
-        shutil.copyfile(contract_file, destination / "schema.yaml")
-    contract = Contract.load(destination / "schema.yaml")
-{%- if cookiecutter.include_serving %}
-    scorer_note = _compile_scorer(destination, contract)
-{%- endif %}
-    tags = version.tags
-    metadata = {
-        "name": name,
-        "version": str(version.version),
-        "alias": CHAMPION,
-        "run_id": version.run_id,
-        "git_commit": tags.get("git_commit", "unknown"),
-        "data_hash": tags.get("data_hash", "unknown"),
-        "params_hash": tags.get("params_hash", "unknown"),
-        "trained_at": datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(),
-        "task": contract.target.kind.value,
-        "classes": list(contract.target.classes) if contract.target.classes else None,
-        "metrics": {
-            key.removeprefix("metric."): float(value)
-            for key, value in sorted(tags.items())
-            if key.startswith("metric.")
-        },
-{%- if cookiecutter.include_serving %}
-        "scorer": scorer_note,
-{%- endif %}
-        "example": _logged_example(version.run_id),
-    }
-    (destination / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
-    return metadata
-
-
-def _logged_example(run_id: str) -> dict[str, Any] | None:
-    """The training record logged with the run (None for runs logged before it existed)."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    try:
-        example: dict[str, Any] = mlflow.artifacts.load_dict(f"runs:/{run_id}/{EXAMPLE_ARTIFACT}")
-    except (MlflowException, OSError):
-        return None
-    return example
-
-{%- if cookiecutter.include_serving %}
-
-
-def _compile_scorer(destination: Path, contract: Contract) -> str:
-    """Compile the exported model into scorer.json (what serving loads first, see
-    serving/scorer.py); model.skops stays the canonical artifact and the fallback."""
-    from .serving.compiler import write_scorer
-    from .serving.model_store import ModelLoadError, load_estimator, model_file
-
-    try:
-        path = model_file(destination / "model")
-        reason = write_scorer(load_estimator(path), contract, destination, path)
-    except ModelLoadError as exc:
-        reason = str(exc)
-    return "compiled" if reason is None else f"skops (not compiled: {reason})"
-{%- endif %}

@@ -1,4 +1,4 @@
-"""The train stage: fit the contract's feature pipeline and the chosen estimator, log to MLflow.
+"""The train stage: fit the chosen model on the contract's encoded matrix, log it to MLflow.
 
 Everything random is seeded from params.yaml, so the same data and parameters give the same
 model and the same metrics.
@@ -13,19 +13,37 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
+import skops.io
+from mlflow.data.pandas_dataset import from_pandas
+from mlflow.models import infer_signature
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
 from .config import ModelParams, ModelType, Params
-from .features import build_preprocessor, features_and_target
+from .features import build_preprocessor, categorical_indices, features_and_target
 from .schema import Contract
+from .tracking import git_commit, model_requirements, package_versions, use_experiment
 
 MODEL_ARTIFACT = "model"
 CONTRACT_ARTIFACT = "contract"
 # A real training record, logged with the run: the service shows it as its example request.
 EXAMPLE_ARTIFACT = "example_record.json"
+# What each model type does with the encoded matrix, for the model card.
+MODEL_DESCRIPTIONS = {
+    ModelType.HIST_GRADIENT_BOOSTING: (
+        "scikit-learn's histogram gradient boosting on the encoded matrix as it is: native "
+        "categorical splits on the category codes, and missing values sent down the branch "
+        "learnt for them (no imputation, scaling or one-hot encoding)"
+    ),
+    ModelType.LINEAR: (
+        "a scikit-learn pipeline on the encoded matrix: impute (median, most frequent), "
+        "scale the numbers, one-hot encode the categories, then a regularised linear model"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -48,7 +66,8 @@ class TrainingRun:
         return cls(**json.loads(path.read_text()))
 
 
-def build_estimator(contract: Contract, params: ModelParams) -> Any:
+def build_model(contract: Contract, params: ModelParams) -> Any:
+    """An unfitted scikit-learn model that takes the encoded matrix (`Contract.encode`)."""
     classification = contract.target.is_classification
     if params.type is ModelType.HIST_GRADIENT_BOOSTING:
         boosting = params.hist_gradient_boosting
@@ -57,6 +76,8 @@ def build_estimator(contract: Contract, params: ModelParams) -> Any:
             "learning_rate": boosting.learning_rate,
             "max_leaf_nodes": boosting.max_leaf_nodes,
             "l2_regularization": boosting.l2_regularization,
+            # Category codes split as categories, not as ordered numbers; NaN is native.
+            "categorical_features": categorical_indices(contract) or None,
             # A validation split inside fit would make results depend on it; iterations are fixed.
             "early_stopping": False,
             "random_state": params.seed,
@@ -65,38 +86,31 @@ def build_estimator(contract: Contract, params: ModelParams) -> Any:
             return HistGradientBoostingClassifier(**options)
         return HistGradientBoostingRegressor(**options)
     linear = params.linear
-    if classification:
-        return LogisticRegression(
+    estimator = (
+        LogisticRegression(
             C=1 / linear.regularization, max_iter=linear.max_iter, random_state=params.seed
         )
-    return Ridge(alpha=linear.regularization, max_iter=linear.max_iter, random_state=params.seed)
-
-
-def build_model(contract: Contract, params: ModelParams) -> Pipeline:
-    return Pipeline(
-        [("features", build_preprocessor(contract)), ("model", build_estimator(contract, params))]
+        if classification
+        else Ridge(alpha=linear.regularization, max_iter=linear.max_iter, random_state=params.seed)
     )
+    return Pipeline([("features", build_preprocessor(contract)), ("model", estimator)])
 
 
-def fit_model(train: pd.DataFrame, contract: Contract, params: ModelParams) -> Pipeline:
+def fit_model(train: pd.DataFrame, contract: Contract, params: ModelParams) -> Any:
     features, target = features_and_target(train, contract)
-    model = build_model(contract, params)
-    model.fit(features, target)
-    return model
+    return build_model(contract, params).fit(features, target)
+
+
+def skops_options(model: Any) -> dict[str, Any]:
+    """How a model is saved: with skops, never pickle, trusting exactly the types it holds."""
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    return {"serialization_format": "skops", "skops_trusted_types": trusted}
 
 
 def train_and_log(
     train: pd.DataFrame, contract: Contract, params: Params, data_hash: str
 ) -> TrainingRun:
     """Fit the model and record it, its inputs and its lineage in one MLflow run."""
-    import mlflow
-    import skops.io
-    from mlflow.data.pandas_dataset import from_pandas
-    from mlflow.models import infer_signature
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from .tracking import git_commit, model_requirements, package_versions, use_experiment
-
     experiment_id = use_experiment(params.tracking.experiment_name)
     commit = git_commit()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
@@ -136,12 +150,10 @@ def train_and_log(
         mlflow.log_artifact(str(params.data.contract), CONTRACT_ARTIFACT)
         mlflow.log_dict(example_record(train, contract), EXAMPLE_ARTIFACT)
         features, _ = features_and_target(train.head(50), contract)
-        model_bytes = skops.io.dumps(model)
         model_info = mlflow.sklearn.log_model(
             model,
             name=MODEL_ARTIFACT,
-            serialization_format="skops",
-            skops_trusted_types=skops.io.get_untrusted_types(data=model_bytes),
+            **skops_options(model),
             pip_requirements=model_requirements(),
             signature=infer_signature(features, model.predict(features)),
         )

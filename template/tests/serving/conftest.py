@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .synthetic_export import write_export
+from .exports import RECIPE, write_export
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = PROJECT_ROOT / "schema.yaml"
@@ -81,7 +81,7 @@ def cached_export(config: pytest.Config, version: str) -> Path:
 
     Training and saving through mlflow takes several seconds; most test runs can skip it.
     """
-    recipe = CONTRACT.read_bytes() + Path(__file__).with_name("synthetic_export.py").read_bytes()
+    recipe = CONTRACT.read_bytes() + b"".join(path.read_bytes() for path in RECIPE)
     key = hashlib.sha256(recipe).hexdigest()[:16]
     folder = config.cache.mkdir(f"serving-export-{key}-v{version}") / "champion"
     if not (folder / "metadata.json").is_file():

@@ -8,16 +8,16 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.data import make_sample
 from {{ cookiecutter.package_name }}.schema import Contract
 from {{ cookiecutter.package_name }}.serving.model_store import load_model_dir
 
 from .conftest import CONTRACT
-from .synthetic_export import synthetic_rows
 
 
 def test_predict_csv_to_parquet(export_dir: Path, tmp_path: Path) -> None:
     contract = Contract.load(CONTRACT)
-    table = pd.DataFrame(synthetic_rows(contract, 50, seed=3))
+    table = make_sample(contract, 50, seed=3)
     table.to_csv(tmp_path / "in.csv", index=False)
     result = CliRunner().invoke(
         app,

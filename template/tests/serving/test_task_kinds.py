@@ -1,44 +1,59 @@
-"""The template renders binary, multiclass or regression targets: serving handles all three."""
+"""The template renders binary, multiclass or regression targets: the export and serving
+handle all three, and the treelite path answers as scikit-learn does."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from pathlib import Path
 
+import mlflow
 import numpy as np
 import orjson
 import pytest
-import yaml
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from support import TARGETS, contract_file_for
 
+from {{ cookiecutter.package_name }}.data import make_sample
 from {{ cookiecutter.package_name }}.schema import Contract
-from {{ cookiecutter.package_name }}.serving.model_store import LoadedModel
+from {{ cookiecutter.package_name }}.serving.model_store import load_model_dir
+from {{ cookiecutter.package_name }}.trees import TREELITE_FILE
 
-from .conftest import CONTRACT
-from .synthetic_export import synthetic_rows
-
-TARGETS = {
-    "binary": {"name": "default", "kind": "binary", "classes": [0, 1]},
-    "multiclass": {"name": "risk_grade", "kind": "multiclass", "classes": ["A", "B", "C", "D"]},
-    "regression": {"name": "loss_amount", "kind": "regression", "min": 0},
-}
+from .exports import write_export
 
 
-@pytest.mark.parametrize("kind", TARGETS)
-def test_predictions_serialise_for_every_task_kind(kind: str) -> None:
-    document = yaml.safe_load(CONTRACT.read_text())
-    contract = Contract.model_validate({**document, "target": TARGETS[kind]})
-    matrix = contract.encode(synthetic_rows(contract, 200, seed=1))
-    estimator: Any
-    if contract.target.classes is not None:
-        labels = np.resize(np.asarray(contract.target.classes), len(matrix))
-        estimator = HistGradientBoostingClassifier(max_iter=5).fit(matrix, labels)
-        classes = np.asarray(estimator.classes_).tolist()
+@pytest.fixture(scope="module", params=sorted(TARGETS))
+def kind_export(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp(request.param)
+    write_export(folder / "champion", contract_file_for(request.param, folder), "1", seed=1)
+    return folder / "champion"
+
+
+def _odd_rows(contract: Contract) -> np.ndarray:
+    """Sample rows with unknown categories and extra missing values (NaN once encoded)."""
+    table = make_sample(contract, 400, seed=5)
+    table.loc[::7, "employment_type"] = "astronaut"
+    table.loc[::5, "annual_income"] = np.nan
+    return contract.encode(table)
+
+
+def test_treelite_answers_as_scikit_learn_does(kind_export: Path) -> None:
+    assert json.loads((kind_export / "metadata.json").read_text())["scorer"] == "treelite"
+    assert (kind_export / TREELITE_FILE).is_file()
+    model = load_model_dir(kind_export)
+    matrix = _odd_rows(model.contract)
+    served = model.predict(matrix)
+    reference = mlflow.sklearn.load_model(str(kind_export / "model"))
+    if model.classes is None:
+        expected = reference.predict(matrix)
+        assert np.abs(served.predictions - expected).max() <= 1e-9 * np.abs(expected).max()
     else:
-        estimator = HistGradientBoostingRegressor(max_iter=5).fit(matrix, matrix[:, 0])
-        classes = None
-    model = LoadedModel(estimator, contract, {"version": "1"}, classes)
+        assert served.probabilities is not None
+        assert np.abs(served.probabilities - reference.predict_proba(matrix)).max() <= 1e-9
+        assert served.predictions.tolist() == reference.predict(matrix).tolist()
 
-    result = model.predict(matrix[:3])
+
+def test_predictions_serialise_for_every_task_kind(kind_export: Path) -> None:
+    model = load_model_dir(kind_export)
+    result = model.predict(_odd_rows(model.contract)[:3])
 
     payload = orjson.loads(
         orjson.dumps(
@@ -47,8 +62,8 @@ def test_predictions_serialise_for_every_task_kind(kind: str) -> None:
         )
     )
     assert len(payload["predictions"]) == 3
-    if classes is None:
+    if model.classes is None:
         assert payload["probabilities"] is None
     else:
-        assert len(payload["probabilities"][0]) == len(classes)
-        assert set(payload["predictions"]) <= set(classes)
+        assert len(payload["probabilities"][0]) == len(model.classes)
+        assert set(payload["predictions"]) <= set(model.classes)

@@ -6,10 +6,8 @@ Only the project's own dependencies and the `serve` group are needed: no mlflow,
 Modules:
     app               the FastAPI app factory and its routes
     contract_models   request/response models generated from schema.yaml at start-up
-    model_store       load the export folder (compiled scorer, else skops + type allow-list)
-                      or a registry URI
-    scorer            the compiled scorer: the model as plain data (scorer.json), numpy only
-    compiler          fitted pipeline -> scorer.json, checked against the pipeline (export time)
+    model_store       load the export folder (treelite checkpoint, else skops + type
+                      allow-list) or a registry URI
     predict           POST /predict from body bytes to response bytes (fast path and route)
     runtime           the served model slot (atomic hot swap) and the shadow scorer
     prediction_log    non-blocking JSONL prediction log (record format documented there)

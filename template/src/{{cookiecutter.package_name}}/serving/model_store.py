@@ -1,39 +1,46 @@
-"""Load the exported model folder (model/, metadata.json, schema.yaml) without mlflow.
+"""Load the exported model folder (model/, schema.yaml, metadata.json) without mlflow.
 
-When the export holds a compiled scorer (scorer.json, written by `make export-model` and
-checked there against the pipeline), that is what is served: plain data scored with numpy,
-so neither scikit-learn nor skops is imported. It names the SHA-256 of the model file it was
-compiled from and is ignored (with a warning) when that file changed.
+Tree models are served from the treelite checkpoint the export wrote and checked against
+scikit-learn (`"scorer": "treelite"` in metadata.json): numpy and treelite only, so neither
+scikit-learn nor skops is imported.
 
-Otherwise the model file is opened with skops against an explicit allow-list: a model file is
-code-like input, so anything the allow-list does not name is refused before it is instantiated.
+Other models are opened with skops against an explicit allow-list: a model file is code-like
+input, so anything the allow-list does not name is refused before it is instantiated.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import treelite
 import yaml
 
-from ..schema import Contract, ContractError
-from .scorer import SCORER_FILE, CompiledScorer, ScorerFormatError
+from ..schema import Contract, ContractError, TaskKind
+from ..trees import TREELITE_FILE, predict
 
 logger = logging.getLogger(__name__)
 
 # Types skops does not trust by default that our estimators need (measured with
-# skops.io.get_untrusted_types on Pipeline + HistGradientBoosting / LogisticRegression).
-# Reviewed: numpy's dtype and scikit-learn's tree nodes; anything else is refused.
+# skops.io.get_untrusted_types on the linear pipeline and on HistGradientBoosting with
+# categorical features). Reviewed: numpy's dtype, scikit-learn's tree nodes, and the
+# `functools.partial` of `check_array` its internal category encoder holds (a partial only
+# calls what it wraps, which must be on this list too); anything else is refused.
 TRUSTED_TYPES: tuple[str, ...] = (
+    "functools.partial",
     "numpy.dtype",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
 )
+
+# The matrix in, scikit-learn's answer out: probabilities (rows x classes) or values.
+Scorer = Callable[[np.ndarray], np.ndarray]
 
 
 class ModelLoadError(RuntimeError):
@@ -48,10 +55,10 @@ class Prediction:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    estimator: Any
     contract: Contract
     metadata: dict[str, Any]
-    classes: list[Any] | None = field(default=None)
+    classes: list[Any] | None
+    scorer: Scorer
 
     @property
     def name(self) -> str:
@@ -61,29 +68,16 @@ class LoadedModel:
     def version(self) -> str:
         return str(self.metadata.get("version", "unknown"))
 
-    @property
-    def scorer(self) -> CompiledScorer | None:
-        """The compiled scorer being served, if any (else a scikit-learn estimator)."""
-        return self.estimator if isinstance(self.estimator, CompiledScorer) else None
-
     def predict(self, matrix: np.ndarray) -> Prediction:
+        """Score an encoded float matrix (`Contract.encode`), one row or many."""
+        scores = self.scorer(matrix)
         if self.classes is None:
-            return Prediction(np.asarray(self.estimator.predict(matrix)), None)
-        # C order: orjson serialises numpy arrays only in that layout (multiclass HGB is not).
-        probabilities = np.ascontiguousarray(self.estimator.predict_proba(matrix), np.float64)
-        # argmax over predict_proba instead of a second pass through predict(): same answer,
-        # half the work.
-        labels = np.asarray(self.estimator.classes_)[probabilities.argmax(axis=1)]
+            return Prediction(scores, None)
+        # C order: orjson serialises numpy arrays only in that layout.
+        probabilities = np.ascontiguousarray(scores, np.float64)
+        # argmax over the probabilities, as scikit-learn's predict does, without a second pass.
+        labels = np.asarray(self.classes)[probabilities.argmax(axis=1)]
         return Prediction(labels, probabilities)
-
-    def predict_row(self, row: list[float]) -> tuple[Any, list[float] | None]:
-        """One encoded record: (label or value, class probabilities or None)."""
-        scorer = self.scorer
-        if scorer is not None:
-            return scorer.score_row(row)
-        result = self.predict(np.asarray([row], dtype=np.float64))
-        probabilities = None if result.probabilities is None else result.probabilities[0].tolist()
-        return result.predictions.tolist()[0], probabilities
 
 
 def load_model_dir(model_dir: Path, extra_trusted: tuple[str, ...] = ()) -> LoadedModel:
@@ -99,50 +93,59 @@ def load_model_dir(model_dir: Path, extra_trusted: tuple[str, ...] = ()) -> Load
         contract = Contract.load(model_dir / "schema.yaml")
     except (json.JSONDecodeError, ContractError) as exc:
         raise ModelLoadError(f"{model_dir}: {exc}") from None
-    path = model_file(model_dir / "model")
-    estimator = _load_scorer(model_dir, path, contract)
-    if estimator is None:
-        estimator = load_estimator(path, extra_trusted)
-    if not hasattr(estimator, "predict"):
-        raise ModelLoadError(f"{model_dir}: the model file holds no fitted model (no predict)")
-    classes = None
-    if contract.target.is_classification:
-        if not hasattr(estimator, "classes_"):
-            raise ModelLoadError(
-                f"{model_dir}: the contract's target is {contract.target.kind} but the model "
-                "is not a fitted classifier (no classes_)"
-            )
-        classes = np.asarray(estimator.classes_).tolist()
-    return LoadedModel(estimator, contract, metadata, classes)
+    kind = contract.target.kind
+    classes = metadata.get("classes")
+    if kind is not TaskKind.REGRESSION and not classes:
+        raise ModelLoadError(
+            f"{metadata_path}: the target is {kind} but no `classes` are recorded; "
+            "export the model again with `make export-model`"
+        )
+    scorer_name = str(metadata.get("scorer", ""))
+    if scorer_name == "treelite":
+        scorer = _treelite_scorer(model_dir / TREELITE_FILE, kind)
+    else:
+        logger.warning("scoring with scikit-learn", extra={"reason": scorer_name or "unknown"})
+        scorer = _sklearn_scorer(model_dir / "model", kind, classes, extra_trusted)
+    return LoadedModel(
+        contract, metadata, classes if kind is not TaskKind.REGRESSION else None, scorer
+    )
 
 
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _load_scorer(model_dir: Path, model_file: Path, contract: Contract) -> CompiledScorer | None:
-    """The compiled scorer of this export, or None to fall back to the skops file."""
-    path = model_dir / SCORER_FILE
+def _treelite_scorer(path: Path, kind: TaskKind) -> Scorer:
     if not path.is_file():
-        return None
+        raise ModelLoadError(f"{path}: metadata.json names the treelite scorer, but it is missing")
     try:
-        scorer = CompiledScorer.load(path)
-    except ScorerFormatError as exc:
-        logger.warning("compiled scorer ignored", extra={"reason": str(exc)})
-        return None
-    reason = None
-    if not model_file.is_file() or scorer.source_sha256 != file_digest(model_file):
-        reason = f"{path} was compiled from another model file than {model_file}"
-    elif scorer.task != contract.target.kind.value or scorer.n_features != len(contract.features):
-        reason = f"{path} does not match the contract's target kind or features"
-    if reason is not None:
-        logger.warning("compiled scorer ignored", extra={"reason": reason})
-        return None
-    return scorer
+        trees = treelite.Model.deserialize(str(path))
+    except treelite.TreeliteError as exc:
+        raise ModelLoadError(f"{path}: not a treelite checkpoint: {exc}") from None
+    return lambda matrix: predict(trees, matrix, kind)
+
+
+def _sklearn_scorer(
+    mlflow_model_dir: Path,
+    kind: TaskKind,
+    classes: list[Any] | None,
+    extra_trusted: tuple[str, ...],
+) -> Scorer:
+    path = model_file(mlflow_model_dir)
+    estimator = load_estimator(path, extra_trusted)
+    if not hasattr(estimator, "predict"):
+        raise ModelLoadError(f"{path}: the model file holds no fitted model (no predict)")
+    if kind is TaskKind.REGRESSION:
+        return lambda matrix: np.asarray(estimator.predict(matrix))
+    model_classes = np.asarray(getattr(estimator, "classes_", [])).tolist()
+    if model_classes != classes:
+        raise ModelLoadError(
+            f"{path}: the model's classes {model_classes} are not the classes {classes} "
+            "in metadata.json"
+        )
+    return lambda matrix: np.asarray(estimator.predict_proba(matrix))
 
 
 def load_estimator(path: Path, extra_trusted: tuple[str, ...] = ()) -> Any:
-    import skops.io  # only for models without a compiled scorer: the import takes seconds
+    # Imported here, not at the top: the treelite path must not load scikit-learn (seconds
+    # and a hundred MB per worker).
+    import skops.io
 
     trusted = {*TRUSTED_TYPES, *extra_trusted}
     untrusted = sorted(set(skops.io.get_untrusted_types(file=path)) - trusted)
@@ -177,13 +180,16 @@ def load_registered_model(uri: str, extra_trusted: tuple[str, ...] = ()) -> Load
     """Export `models:/<name>@champion` to a temp folder with the pipeline's own exporter,
     then load it like any export folder.
 
-    Needs mlflow (training environment only); the serving image serves MODEL_DIR.
+    Needs mlflow (training environment only); the serving image serves MODEL_DIR. The fast
+    path is checked on the test split where params.yaml puts it by default.
     """
     name, _, alias = uri.removeprefix("models:/").partition("@")
     if not uri.startswith("models:/") or not name or alias != "champion":
         raise ModelLoadError(f"MODEL_URI={uri}: expected models:/<name>@champion")
     try:
-        from ..registry import RegistryError, export_champion
+        # Here, not at the top: the exporter needs mlflow, which the serving image lacks.
+        from ..export import ExportError, export_champion
+        from ..features import TEST_FILE
     except ImportError as exc:
         raise ModelLoadError(
             f"MODEL_URI={uri} needs the training environment ({exc.name} is not installed); "
@@ -191,7 +197,7 @@ def load_registered_model(uri: str, extra_trusted: tuple[str, ...] = ()) -> Load
         ) from None
     with tempfile.TemporaryDirectory(prefix="serving-model-") as tmp:
         try:
-            export_champion(name, Path(tmp) / "champion")
-        except RegistryError as exc:
+            export_champion(name, Path(tmp) / "champion", Path("data/processed") / TEST_FILE)
+        except ExportError as exc:
             raise ModelLoadError(f"MODEL_URI={uri}: {exc}") from None
         return load_model_dir(Path(tmp) / "champion", extra_trusted)

@@ -1,0 +1,195 @@
+"""`make export-model`: the registry's champion -> the folder serving reads.
+
+    model/           the MLflow model (skops): the canonical artifact
+    schema.yaml      the contract it was trained on
+    model.treelite   tree models only: the same trees as a treelite checkpoint, which serving
+                     scores with numpy and treelite alone (see trees.py)
+    metadata.json    version, lineage, metrics, classes, and which scorer serving uses and why
+
+The treelite model is written only once it matches scikit-learn to 1e-9 on check rows: the
+held-out test split as it is, with its nullable columns missing, and with each categorical
+column taking every category. When it cannot be built, the reason goes to metadata.json (and
+the CLI prints it): serving then scores with scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import mlflow
+import numpy as np
+import pandas as pd
+import treelite
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+from .data import DataError, read_table
+from .features import categorical_indices
+from .registry import CHAMPION
+from .schema import ColumnType, Contract, TaskKind
+from .tracking import tracking_uri
+from .train import CONTRACT_ARTIFACT, EXAMPLE_ARTIFACT
+from .trees import TREELITE_FILE, predict
+
+MODEL_DIR = "model"
+SCHEMA_FILE = "schema.yaml"
+METADATA_FILE = "metadata.json"
+TREELITE_SCORER = "treelite"
+TOLERANCE = 1e-9
+# Enough rows to reach most leaves; the test split of a large table would only cost time.
+CHECK_ROWS = 2_000
+
+
+class ExportError(RuntimeError):
+    """The registry has no champion to export."""
+
+
+class FastPathError(Exception):
+    """The treelite model cannot be built or does not match scikit-learn; says why."""
+
+
+def export_champion(name: str, destination: Path, check_data: Path) -> dict[str, Any]:
+    """Write the champion of model `name` to `destination`; returns its metadata.
+
+    `check_data` is a table with the contract's feature columns (the test split) that the
+    fast path must reproduce.
+    """
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        raise ExportError(f"model {name!r} has no {CHAMPION!r} version to export") from None
+    if version.run_id is None:
+        raise ExportError(f"model {name!r} v{version.version} has no MLflow run to export from")
+    run = client.get_run(version.run_id)
+    if destination.exists():
+        shutil.rmtree(destination)
+    destination.mkdir(parents=True)
+    mlflow.artifacts.download_artifacts(
+        f"models:/{name}@{CHAMPION}", dst_path=str(destination / MODEL_DIR)
+    )
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=CONTRACT_ARTIFACT, dst_path=scratch
+        )
+        shutil.copyfile(next(Path(folder).glob("*.yaml")), destination / SCHEMA_FILE)
+    tags = version.tags
+    lineage = {
+        "name": name,
+        "version": str(version.version),
+        "alias": CHAMPION,
+        "run_id": version.run_id,
+        "git_commit": tags.get("git_commit", "unknown"),
+        "data_hash": tags.get("data_hash", "unknown"),
+        "params_hash": tags.get("params_hash", "unknown"),
+        "trained_at": datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(),
+        "metrics": {
+            key.removeprefix("metric."): float(value)
+            for key, value in sorted(tags.items())
+            if key.startswith("metric.")
+        },
+        "example": _logged_example(version.run_id),
+    }
+    model = mlflow.sklearn.load_model(str(destination / MODEL_DIR))
+    return complete_export(destination, model, check_data, lineage)
+
+
+def complete_export(
+    destination: Path, model: Any, check_data: Path, lineage: dict[str, Any]
+) -> dict[str, Any]:
+    """Add the fast path and metadata.json to a folder that holds model/ and schema.yaml."""
+    contract = Contract.load(destination / SCHEMA_FILE)
+    try:
+        trees = build_fast_path(model, contract, check_data)
+    except FastPathError as exc:
+        scorer = f"sklearn ({exc})"
+    else:
+        trees.serialize(str(destination / TREELITE_FILE))
+        scorer = TREELITE_SCORER
+    metadata = {
+        **lineage,
+        "task": contract.target.kind.value,
+        # The model's column order of probabilities, which serving reports classes in.
+        "classes": np.asarray(model.classes_).tolist() if hasattr(model, "classes_") else None,
+        "scorer": scorer,
+    }
+    (destination / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    return metadata
+
+
+def build_fast_path(model: Any, contract: Contract, check_data: Path) -> treelite.Model:
+    """The model as treelite trees, checked against scikit-learn on rows of `check_data`."""
+    if not isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
+        final = model.steps[-1][1] if hasattr(model, "steps") else model
+        name = type(final).__name__
+        linear = type(final).__module__.startswith("sklearn.linear_model")
+        reason = f"linear: {name} has no trees" if linear else f"{name} is not exported to treelite"
+        raise FastPathError(f"{reason}; scored by scikit-learn on the encoded matrix")
+    try:
+        checks = check_rows(read_table(check_data).head(CHECK_ROWS), contract)
+    except (DataError, KeyError) as exc:
+        raise FastPathError(f"no rows to check treelite against: {exc}") from None
+    # treelite casts the NaN category of scikit-learn's internal encoder to an integer; that
+    # value is never looked up, so numpy's warning about it is noise.
+    with np.errstate(invalid="ignore"):
+        try:
+            trees = treelite.sklearn.import_model(model)
+        except (treelite.TreeliteError, NotImplementedError) as exc:
+            raise FastPathError(f"treelite cannot import the model: {exc}") from None
+    kind = contract.target.kind
+    for label, rows in checks.items():
+        expected = model.predict(rows) if kind is TaskKind.REGRESSION else model.predict_proba(rows)
+        # Regression values can be large: the tolerance is relative to their size there.
+        scale = max(1.0, float(np.abs(expected).max())) if kind is TaskKind.REGRESSION else 1.0
+        gap = float(np.abs(predict(trees, rows, kind) - expected).max())
+        if not gap <= TOLERANCE * scale:
+            raise FastPathError(
+                f"treelite differs from scikit-learn by {gap:.3g} (tolerance {TOLERANCE}) on "
+                f"{len(rows)} rows: {label}"
+            )
+    return trees
+
+
+def check_rows(table: pd.DataFrame, contract: Contract) -> dict[str, np.ndarray]:
+    """Encoded rows the fast path must reproduce, by what they exercise.
+
+    Every category matters: one that training never saw is missing to scikit-learn but may
+    not be to treelite.
+    """
+    # A DataFrame is the column mapping `encode` reads, though not typed as a Mapping.
+    rows = contract.encode(cast(Mapping[str, Any], table))
+    checks = {"the check rows as they are": rows}
+    missing = rows.copy()
+    nullable = [
+        i
+        for i, column in enumerate(contract.features)
+        if column.nullable or column.type is ColumnType.CATEGORICAL
+    ]
+    missing[:, nullable] = np.nan
+    checks["with nullable and categorical columns missing"] = missing
+    for index in categorical_indices(contract):
+        column = contract.features[index]
+        assert column.categories is not None
+        cycled = rows.copy()
+        cycled[:, index] = np.arange(len(rows)) % len(column.categories)
+        checks[f"with {column.name} taking every category"] = cycled
+    return checks
+
+
+def _logged_example(run_id: str) -> dict[str, Any] | None:
+    """The training record logged with the run (None for runs logged before it existed)."""
+    try:
+        example: dict[str, Any] = mlflow.artifacts.load_dict(f"runs:/{run_id}/{EXAMPLE_ARTIFACT}")
+    except (MlflowException, OSError):
+        return None
+    return example
