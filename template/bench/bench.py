@@ -1,15 +1,21 @@
-"""Benchmark this API against `mlflow models serve` on the same exported model.
+"""Benchmark this API against `mlflow models serve` and a bare FastAPI floor, side by side.
 
-Both servers run on loopback with the same number of workers and get the same load (wrk when
-installed, else a small Python load generator): single records and 1,000-record batches at
-concurrency 1, 8 and 64, a few seconds a cell. Also measured: cold start to the first
-successful prediction, resident memory, and the in-process predict floor for one record.
+Three servers on loopback, same uvicorn settings and workers, same load (wrk when installed,
+else a small Python load generator), a few seconds a cell, cells of the three interleaved so
+the machine's noise hits them alike:
+- this API, prediction log ON (as deployed): single records at concurrency 1, 8 and 64 and
+  1,000-row batches at 1 and 8;
+- the floor (bench/floor.py): a bare `async def` FastAPI route taking the same
+  contract-generated record and returning a constant; single records only;
+- `mlflow models serve` on the same exported model.
+Also measured: cold start to the first successful prediction, and resident memory a worker.
 
 What each server is sent (the least work for each):
-- this API: the raw record(s) as the contract describes them; it validates and encodes them.
-- mlflow:   the ENCODED feature matrix as `dataframe_split` columns (mlflow's sklearn pyfunc
-            takes a DataFrame and knows nothing of the contract), so mlflow skips validation
-            and encoding entirely: the comparison favours mlflow.
+- this API and the floor: the raw record(s) as the contract describes them;
+- mlflow: the ENCODED feature matrix as `dataframe_split` columns (mlflow's sklearn pyfunc
+  takes a DataFrame and knows nothing of the contract), so mlflow skips validation and
+  encoding entirely: the comparison favours mlflow.
+Rows come from the project's synthetic generator (`data.make_sample`).
 
 Usage: python bench/bench.py [--model-dir models/champion] [--seconds 3] [--workers 1]
 """
@@ -24,7 +30,6 @@ import re
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,19 +42,21 @@ from typing import Any
 
 import numpy as np
 
+from {{ cookiecutter.package_name }}.data import make_sample
 from {{ cookiecutter.package_name }}.serving.contract_models import example_record
 from {{ cookiecutter.package_name }}.serving.model_store import LoadedModel, load_model_dir
 
-CONCURRENCY = (1, 8, 64)
+SINGLE_CONCURRENCY = (1, 8, 64)
+BATCH_CONCURRENCY = (1, 8)
 BATCH_ROWS = 1_000
 SERVER_ENV = {
     "OMP_NUM_THREADS": "1",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "1",
     "SERVING_CONFIG": "none",
-    "PREDICTION_LOG_DIR": "",  # measure serving, not the disk; the log is off the request path
-    "LOG_LEVEL": "WARNING",  # likewise for the per-request access log line
+    "LOG_LEVEL": "WARNING",  # no access log line a request; the prediction log stays on
 }
+OURS, FLOOR, MLFLOW = "this API", "floor", "mlflow serve"
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ class Target:
     name: str
     url: str  # the prediction URL
     single: bytes
-    batch: bytes
+    batch: bytes | None  # None: not measured on batches
 
 
 class Server:
@@ -94,10 +101,9 @@ class Server:
             time.sleep(0.02)
         raise RuntimeError(f"no successful prediction from {probe.url} in {timeout}s")
 
-    def rss_mb(self) -> tuple[float, float]:
-        """Resident memory of the whole process tree, and of its largest process (a worker)."""
-        sizes = [_rss_kb(pid) / 1024 for pid in _process_tree(self.process.pid)]
-        return sum(sizes), max(sizes)
+    def worker_rss_mb(self) -> float:
+        """Resident memory of the largest process of the tree (a worker)."""
+        return max(_rss_kb(pid) / 1024 for pid in _process_tree(self.process.pid))
 
     def stop(self) -> None:
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -115,119 +121,149 @@ def main() -> int:
         "--model-dir", type=Path, default=Path(os.environ.get("MODEL_DIR", "models/champion"))
     )
     parser.add_argument("--seconds", type=int, default=3, help="duration of each cell")
-    parser.add_argument("--workers", type=int, default=1, help="workers for both servers")
+    parser.add_argument("--workers", type=int, default=1, help="workers for every server")
     args = parser.parse_args()
     if not (args.model_dir / "metadata.json").is_file():
         print(f"error: no exported model in {args.model_dir}; run `make export-model` first")
         return 1
     model = load_model_dir(args.model_dir)
     record = example_record(model.contract)
-    rows = _batch_rows(model, record, BATCH_ROWS)
-    floor_ms = _in_process_floor_ms(model, record)
-    bin_dir = str(Path(sys.executable).parent)
-    path_env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    batch = _batch_columns(model, BATCH_ROWS)
     load = "wrk" if shutil.which("wrk") else "python"
-    print(f"model: {args.model_dir} ({model.name} v{model.version}); workers: {args.workers}; ")
-    print(f"load generator: {load}; {args.seconds:g} s a cell; {os.cpu_count()} cores")
-    print(f"in-process floor, one record: predict {floor_ms[0]:.3f} ms, ", end="")
-    print(f"encode + predict {floor_ms[1]:.3f} ms, ", end="")
-    print(f"one-record path (predict_row) {floor_ms[2]:.3f} ms")
-    print(f"scorer: {'compiled (scorer.json)' if model.scorer else 'skops fallback'}\n")
+    print(f"model: {args.model_dir} ({model.name} v{model.version}); workers: {args.workers}")
+    print(f"load generator: {load}; {args.seconds:g} s a cell; {os.cpu_count()} cores\n")
 
-    ours_port, mlflow_port = _free_port(), _free_port()
-    ours = Target(
-        "this API",
-        f"http://127.0.0.1:{ours_port}/predict",
-        json.dumps(record).encode(),
-        json.dumps({"columns": {k: [r[k] for r in rows] for k in record}}).encode(),
-    )
-    encoded_single = model.contract.encode({k: [v] for k, v in record.items()})
-    encoded_batch = model.contract.encode({k: [r[k] for r in rows] for k in record})
-    theirs = Target(
-        "mlflow serve",
-        f"http://127.0.0.1:{mlflow_port}/invocations",
-        _dataframe_split(model, encoded_single),
-        _dataframe_split(model, encoded_batch),
-    )
-    results: dict[str, dict[str, Any]] = {}
-    for target, command in (
-        (
-            ours,
-            [
-                *(sys.executable, "-m", "uvicorn", "--factory"),
-                "{{ cookiecutter.package_name }}.serving.app:create_app",
-                *("--host", "127.0.0.1", "--port", str(ours_port)),
-                *("--workers", str(args.workers), "--no-access-log"),
-            ],
+    ports = {name: _free_port() for name in (OURS, FLOOR, MLFLOW)}
+    targets = {
+        OURS: Target(
+            OURS,
+            f"http://127.0.0.1:{ports[OURS]}/predict",
+            json.dumps(record).encode(),
+            json.dumps({"columns": batch}).encode(),
         ),
-        (
-            theirs,
-            [
-                *(sys.executable, "-m", "mlflow", "models", "serve"),
-                *("-m", str(args.model_dir / "model"), "--env-manager", "local"),
-                *("-h", "127.0.0.1", "-p", str(mlflow_port), "-w", str(args.workers)),
-            ],
+        FLOOR: Target(
+            FLOOR, f"http://127.0.0.1:{ports[FLOOR]}/predict", json.dumps(record).encode(), None
         ),
-    ):
-        env = {**path_env, "MODEL_DIR": str(args.model_dir)}
-        server = Server(command, env, target)
-        try:
-            cells = {
-                (kind, c): _drive(load, target.url, body, c, args.seconds)
-                for kind, body in (("1 record", target.single), ("1,000 rows", target.batch))
-                for c in CONCURRENCY
-            }
-            rss, largest = server.rss_mb()
-        finally:
-            server.stop()
-        results[target.name] = {
-            "cells": cells,
-            "cold_start_s": server.cold_start_s,
-            "rss_mb": rss,
-            "worker_rss_mb": largest,
+        MLFLOW: Target(
+            MLFLOW,
+            f"http://127.0.0.1:{ports[MLFLOW]}/invocations",
+            _dataframe_split(model, model.contract.encode({k: [v] for k, v in record.items()})),
+            _dataframe_split(model, model.contract.encode(batch)),
+        ),
+    }
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1"]
+    workers = ("--workers", str(args.workers), "--no-access-log")
+    bench_dir = str(Path(__file__).resolve().parent)
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        (Path(scratch) / "metrics").mkdir()
+        commands = {
+            OURS: (
+                [
+                    *uvicorn,
+                    "{{ cookiecutter.package_name }}.serving.app:create_app",
+                    "--port",
+                    str(ports[OURS]),
+                    *workers,
+                ],
+                {
+                    "PREDICTION_LOG_DIR": str(Path(scratch) / "predictions"),
+                    "PROMETHEUS_MULTIPROC_DIR": str(Path(scratch) / "metrics"),
+                },
+            ),
+            FLOOR: (
+                [*uvicorn, "floor:create_app", "--port", str(ports[FLOOR]), *workers],
+                {"PYTHONPATH": bench_dir},
+            ),
+            MLFLOW: (
+                [
+                    *(sys.executable, "-m", "mlflow", "models", "serve"),
+                    *("-m", str(args.model_dir / "model"), "--env-manager", "local"),
+                    *("-h", "127.0.0.1", "-p", str(ports[MLFLOW]), "-w", str(args.workers)),
+                ],
+                # mlflow's local env manager runs its tools from the venv's bin.
+                {"PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+            ),
         }
-    # The floor the service could reach: its fastest in-process way to score this record.
-    _report(results, min(floor_ms[1], floor_ms[2]), args.workers)
+        servers: dict[str, Server] = {}
+        try:
+            for name, (command, env) in commands.items():
+                servers[name] = Server(
+                    command, {"MODEL_DIR": str(args.model_dir), **env}, targets[name]
+                )
+            cells = _measure(targets, load, args.seconds)
+            rss = {name: server.worker_rss_mb() for name, server in servers.items()}
+        finally:
+            for server in servers.values():
+                server.stop()
+    _report(cells, {name: s.cold_start_s for name, s in servers.items()}, rss, args.workers)
     return 0
 
 
-def _report(results: dict[str, dict[str, Any]], floor_ms: float, workers: int) -> None:
-    ours, theirs = results["this API"], results["mlflow serve"]
+def _measure(
+    targets: dict[str, Target], load: str, seconds: int
+) -> dict[tuple[str, str, int], Cell]:
+    """Every cell, the servers' runs of one cell back to back."""
+    cells = {}
+    for kind, levels in (("1 record", SINGLE_CONCURRENCY), ("1,000 rows", BATCH_CONCURRENCY)):
+        for concurrency in levels:
+            for target in targets.values():
+                body = target.single if kind == "1 record" else target.batch
+                if body is not None:
+                    cells[target.name, kind, concurrency] = _drive(
+                        load, target.url, body, concurrency, seconds
+                    )
+    return cells
+
+
+def _report(
+    cells: dict[tuple[str, str, int], Cell],
+    cold_start_s: dict[str, float],
+    rss_mb: dict[str, float],
+    workers: int,
+) -> None:
     print(
         "| load | c | this API req/s | p50 ms | p99 ms | mlflow req/s | p50 ms | p99 ms "
-        "| req/s ratio |"
+        "| x mlflow | floor req/s | p50 ms | % of floor |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for key, cell in ours["cells"].items():
-        other = theirs["cells"][key]
-        ratio = cell.requests_per_s / other.requests_per_s if other.requests_per_s else float("inf")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (name, kind, c), cell in cells.items():
+        if name != OURS:
+            continue
+        other = cells[MLFLOW, kind, c]
+        floor = cells.get((FLOOR, kind, c))
+        ratio = cell.requests_per_s / max(other.requests_per_s, 1e-9)
         errors = f" ({cell.errors}/{other.errors} errors)" if cell.errors or other.errors else ""
+        floor_cols = (
+            f"{floor.requests_per_s:,.0f} | {floor.p50_ms:.2f} | "
+            f"{100 * cell.requests_per_s / max(floor.requests_per_s, 1e-9):.0f}%"
+            if floor
+            else "- | - | -"
+        )
         print(
-            f"| {key[0]} | {key[1]} | {cell.requests_per_s:,.0f} | {cell.p50_ms:.2f} | "
+            f"| {kind} | {c} | {cell.requests_per_s:,.0f} | {cell.p50_ms:.2f} | "
             f"{cell.p99_ms:.2f} | {other.requests_per_s:,.0f} | {other.p50_ms:.2f} | "
-            f"{other.p99_ms:.2f} | {ratio:.1f}x{errors} |"
+            f"{other.p99_ms:.2f} | "
+            f"{ratio:.1f}x{errors} | {floor_cols} |"
         )
     print()
-    for name, result in results.items():
+    for name in (OURS, FLOOR, MLFLOW):
         print(
-            f"{name}: cold start to first prediction {result['cold_start_s']:.2f} s; "
-            f"RSS {result['rss_mb']:.0f} MB in all for {workers} worker(s), "
-            f"largest process {result['worker_rss_mb']:.0f} MB"
+            f"{name}: cold start to first prediction {cold_start_s[name]:.2f} s; "
+            f"largest process {rss_mb[name]:.0f} MB ({workers} worker(s))"
         )
-    single_c8 = ours["cells"][("1 record", 8)].requests_per_s / max(
-        theirs["cells"][("1 record", 8)].requests_per_s, 1e-9
-    )
-    batch_c8 = ours["cells"][("1,000 rows", 8)].requests_per_s / max(
-        theirs["cells"][("1,000 rows", 8)].requests_per_s, 1e-9
-    )
-    p50_gap = ours["cells"][("1 record", 1)].p50_ms - floor_ms
+    single_c8 = cells[OURS, "1 record", 8].requests_per_s
+    batch_c8 = cells[OURS, "1,000 rows", 8].requests_per_s
+    versus_mlflow = single_c8 / max(cells[MLFLOW, "1 record", 8].requests_per_s, 1e-9)
+    batch_ratio = batch_c8 / max(cells[MLFLOW, "1,000 rows", 8].requests_per_s, 1e-9)
+    of_floor = single_c8 / max(cells[FLOOR, "1 record", 8].requests_per_s, 1e-9)
+    p50_gap = cells[OURS, "1 record", 1].p50_ms - cells[FLOOR, "1 record", 1].p50_ms
+    cold, per_worker = cold_start_s[OURS], rss_mb[OURS]
     print("\ntargets (2 cores):")
-    print(f"  1 record c=8 >= 20x mlflow:        {single_c8:.1f}x  {_ok(single_c8 >= 20)}")
-    print(f"  p50 c=1 within 0.5 ms of floor:    +{p50_gap:.2f} ms  {_ok(p50_gap <= 0.5)}")
-    print(f"  1,000 rows c=8 >= 3x mlflow:       {batch_c8:.1f}x  {_ok(batch_c8 >= 3)}")
-    cold = ours["cold_start_s"]
+    print(f"  1 record c=8 >= 20x mlflow:        {versus_mlflow:.1f}x  {_ok(versus_mlflow >= 20)}")
+    print(f"  1 record c=8 >= 80% of the floor:  {100 * of_floor:.0f}%  {_ok(of_floor >= 0.8)}")
+    print(f"  p50 c=1 within 0.5 ms of floor:    {p50_gap:+.2f} ms  {_ok(p50_gap <= 0.5)}")
+    print(f"  1,000 rows c=8 >= 3x mlflow:       {batch_ratio:.1f}x  {_ok(batch_ratio >= 3)}")
     print(f"  cold start <= 1.5 s:               {cold:.2f} s  {_ok(cold <= 1.5)}")
-    per_worker = ours["worker_rss_mb"]
     print(f"  <= 300 MB a worker:                {per_worker:.0f} MB  {_ok(per_worker <= 300)}")
 
 
@@ -235,39 +271,13 @@ def _ok(passed: bool) -> str:
     return "met" if passed else "MISSED"
 
 
-def _batch_rows(model: LoadedModel, record: dict[str, Any], count: int) -> list[dict[str, Any]]:
-    """`count` valid records: the example record with its first numeric feature varied."""
-    rng = np.random.default_rng(0)
-    numeric = [c for c in model.contract.features if c.type in ("numeric", "integer")]
-    rows = [dict(record) for _ in range(count)]
-    if numeric:
-        column = numeric[0]
-        low = column.min if column.min is not None else 0.0
-        high = column.max if column.max is not None else low + 1000.0
-        for row, value in zip(rows, rng.uniform(low, high, count), strict=True):
-            row[column.name] = int(value) if column.type == "integer" else float(value)
-    return rows
-
-
-def _in_process_floor_ms(model: LoadedModel, record: dict[str, Any]) -> tuple[float, float, float]:
-    columns = {k: [v] for k, v in record.items()}
-    matrix = model.contract.encode(columns)
-    for _ in range(200):
-        model.predict(matrix)
-    predict = _median_ms(lambda: model.predict(matrix), 2_000)
-    both = _median_ms(lambda: model.predict(model.contract.encode(columns)), 2_000)
-    row = matrix[0].tolist()
-    one = _median_ms(lambda: model.predict_row(row), 2_000)
-    return predict, both, one
-
-
-def _median_ms(call: Any, repeats: int) -> float:
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings) * 1000
+def _batch_columns(model: LoadedModel, rows: int) -> dict[str, list[Any]]:
+    """`rows` records of the project's synthetic data, as columns (missing values as null)."""
+    table = make_sample(model.contract, rows, seed=0)
+    names = [*model.contract.feature_names, *(c.name for c in model.contract.sensitive)]
+    return {
+        name: [None if v is None or v != v else v for v in table[name].tolist()] for name in names
+    }
 
 
 def _dataframe_split(model: LoadedModel, matrix: np.ndarray) -> bytes:

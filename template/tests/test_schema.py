@@ -37,6 +37,22 @@ def test_encode_maps_categories_to_codes_and_unknowns_to_nan(contract: Contract)
     assert math.isnan(matrix[1, 1])
 
 
+def test_one_record_encodes_like_a_row_of_a_batch(contract: Contract) -> None:
+    """A request of one record takes the encoder's one-row path: same floats as a batch."""
+    batch = {
+        "age": [30, 40, 50],
+        "annual_income": [50_000.0, None, 1.5],
+        "loan_amount": [1_000.0, 2_000.0, 3_000.0],
+        "employment_type": ["contractor", "astronaut", None],
+        "owns_home": [True, False, True],
+    }
+    matrix = contract.encode(batch)
+    for row in range(3):
+        one = contract.encode({name: [values[row]] for name, values in batch.items()})
+        assert one.shape == (1, len(contract.features))
+        assert one[0].tobytes() == matrix[row].tobytes()  # NaN included
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -137,6 +137,29 @@ class TrackingParams(_Strict):
     experiment_name: str = Field(min_length=1)
 
 
+{%- if cookiecutter.include_serving %}
+
+
+class UnknownCategories(StrEnum):
+    REJECT = "reject"  # 422 naming the field and the allowed values
+    IGNORE = "ignore"  # accepted and encoded as missing, like at training time
+
+
+class ServingParams(_Strict):
+    """The service's policy, reviewed with the code; each key is also an env var (upper case)."""
+
+    unknown_categories: UnknownCategories = UnknownCategories.REJECT
+    max_batch_rows: int = Field(default=10_000, ge=1)
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    # Types beyond the built-in allow-list that this deployment reviewed and trusts.
+    trusted_types: tuple[str, ...] = ()
+    prediction_log_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
+    prediction_log_backups: int = Field(default=10, ge=1)
+    prediction_log_queue_size: int = Field(default=10_000, ge=1)
+    log_level: str = "INFO"
+{%- endif %}
+
+
 class Params(_Strict):
     data: DataParams
     sample: SampleParams
@@ -148,10 +171,19 @@ class Params(_Strict):
     promotion: PromotionParams
     registry: RegistryParams
     tracking: TrackingParams
+{%- if cookiecutter.include_serving %}
+    serving: ServingParams = ServingParams()
+
+    def digest(self) -> str:
+        """A stable hash of every training parameter, recorded with each model version
+        (serving policy is left out: it does not change the model)."""
+        canonical = json.dumps(self.model_dump(mode="json", exclude={"serving"}), sort_keys=True)
+{%- else %}
 
     def digest(self) -> str:
         """A stable hash of every parameter, recorded with each model version."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+{%- endif %}
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Self
 
@@ -146,14 +147,41 @@ class Contract(_Strict):
         Missing values and unknown categories become NaN, which the model's imputers handle.
         `table` maps column names to sequences: a DataFrame, or a dict of lists from a request.
         """
-        encoded = [_encode_column(column, table[column.name]) for column in self.features]
-        return np.column_stack(encoded) if encoded else np.empty((0, 0))
+        columns = [table[column.name] for column in self.features]
+        if all(isinstance(values, list) and len(values) == 1 for values in columns):
+            # One record (an API request): a Python loop beats a few numpy calls per column.
+            row = [
+                _code(codes, values[0]) for codes, values in zip(self._codes, columns, strict=True)
+            ]
+            return np.array([row], dtype=np.float64)
+        return np.column_stack(
+            [
+                _encode_column(codes, values)
+                for codes, values in zip(self._codes, columns, strict=True)
+            ]
+        )
+
+    @cached_property
+    def _codes(self) -> tuple[dict[str, float] | None, ...]:
+        """Per feature: the category -> code map of a categorical column, else None."""
+        return tuple(
+            {category: float(i) for i, category in enumerate(column.categories)}
+            if column.categories is not None
+            else None
+            for column in self.features
+        )
 
 
-def _encode_column(column: Column, values: Any) -> np.ndarray:
-    if column.type is ColumnType.CATEGORICAL:
-        assert column.categories is not None
-        codes = {category: float(i) for i, category in enumerate(column.categories)}
+def _code(codes: dict[str, float] | None, value: Any) -> float:
+    if value is None:
+        return math.nan
+    if codes is not None:
+        return codes.get(value, math.nan) if isinstance(value, str) else math.nan
+    return float(value)
+
+
+def _encode_column(codes: dict[str, float] | None, values: Any) -> np.ndarray:
+    if codes is not None:
         return np.fromiter(
             (codes.get(v, math.nan) if isinstance(v, str) else math.nan for v in values),
             dtype=np.float64,

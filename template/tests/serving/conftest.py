@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
+from support import TARGETS
 
 from .exports import RECIPE, write_export
 
@@ -23,6 +25,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = PROJECT_ROOT / "schema.yaml"
 ADMIN_TOKEN = "admin-secret"
 API_KEY = "s3cret"
+PROJECT_KIND = yaml.safe_load(CONTRACT.read_text())["target"]["kind"]
+OTHER_KINDS = [kind for kind in TARGETS if kind != PROJECT_KIND]
 
 
 def free_port() -> int:
@@ -32,14 +36,14 @@ def free_port() -> int:
 
 
 class RunningServer:
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, workers: int = 1) -> None:
         self.workdir = cwd
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = cwd / f"server-{self.port}.log"
         command = [
             *(sys.executable, "-m", "uvicorn", "--factory", "{{ cookiecutter.package_name }}.serving.app:create_app"),
-            *("--host", "127.0.0.1", "--port", str(self.port)),
+            *("--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)),
         ]
         full_env = {**os.environ, "OMP_NUM_THREADS": "1", "SERVING_CONFIG": "none", **env}
         with self.log_path.open("wb") as log:
@@ -76,17 +80,23 @@ class RunningServer:
         return self.log_path.read_text()
 
 
-def cached_export(config: pytest.Config, version: str) -> Path:
-    """An export folder kept in pytest's cache until the contract or the recipe changes.
+def cached_export(config: pytest.Config, version: str, kind: str | None = None) -> Path:
+    """An export folder kept in pytest's cache until the contract or the recipe changes;
+    `kind` swaps the contract's target for one of TARGETS.
 
     Training and saving through mlflow takes several seconds; most test runs can skip it.
     """
     recipe = CONTRACT.read_bytes() + b"".join(path.read_bytes() for path in RECIPE)
     key = hashlib.sha256(recipe).hexdigest()[:16]
-    folder = config.cache.mkdir(f"serving-export-{key}-v{version}") / "champion"
-    if not (folder / "metadata.json").is_file():
-        write_export(folder, CONTRACT, version=version, seed=int(version))
-    return folder
+    folder = config.cache.mkdir(f"serving-export-{key}-v{version}-{kind or 'project'}")
+    if not (folder / "champion" / "metadata.json").is_file():
+        contract = CONTRACT
+        if kind is not None:
+            contract = folder / "schema.yaml"
+            document = yaml.safe_load(CONTRACT.read_text())
+            contract.write_text(yaml.safe_dump({**document, "target": TARGETS[kind]}))
+        write_export(folder / "champion", contract, version=version, seed=int(version))
+    return folder / "champion"
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +113,10 @@ def export_v2(pytestconfig: pytest.Config) -> Path:
 
 @pytest.fixture(scope="session")
 def servers(
-    tmp_path_factory: pytest.TempPathFactory, export_dir: Path, export_v2: Path
+    pytestconfig: pytest.Config,
+    tmp_path_factory: pytest.TempPathFactory,
+    export_dir: Path,
+    export_v2: Path,
 ) -> Iterator[dict[str, RunningServer]]:
     """Every server the tests need, started together: start-up is mostly imports, and
     overlapping them saves most of the suite's wall time."""
@@ -145,6 +158,17 @@ def servers(
         ),
     }
     started = {name: RunningServer(env, workdir) for name, (env, workdir) in configs.items()}
+    # The other task kinds; the first also runs two workers that share their metrics.
+    for kind, workers in zip(OTHER_KINDS, (2, 1), strict=True):
+        workdir = tmp_path_factory.mktemp(kind)
+        (workdir / "metrics").mkdir()
+        env = {
+            "MODEL_DIR": str(cached_export(pytestconfig, "1", kind)),
+            "PREDICTION_LOG_DIR": str(workdir / "predictions"),
+            "ADMIN_TOKEN": ADMIN_TOKEN,
+            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "metrics"),
+        }
+        started[kind] = RunningServer(env, workdir, workers)
     yield started
     for running in started.values():
         running.stop()
@@ -172,6 +196,14 @@ def swap_server(servers: dict[str, RunningServer]) -> RunningServer:
 def doomed_server(servers: dict[str, RunningServer]) -> RunningServer:
     """A server the shutdown test stops."""
     return servers["shutdown"].wait_healthy()
+
+
+@pytest.fixture(scope="session")
+def kind_servers(
+    server: RunningServer, servers: dict[str, RunningServer]
+) -> dict[str, RunningServer]:
+    """A server for each task kind: the main one for the project's own, then the others."""
+    return {PROJECT_KIND: server, **{kind: servers[kind].wait_healthy() for kind in OTHER_KINDS}}
 
 
 @pytest.fixture

@@ -53,8 +53,17 @@ def test_list_and_columnar_forms_agree(client: httpx.Client) -> None:
 
 
 def test_ids_are_echoed(client: httpx.Client) -> None:
-    body = client.post("/predict", json=[{**RECORD, "applicant_id": "a-1"}]).json()
-    assert body["ids"] == ["a-1"]
+    body = client.post("/predict", json=[{**RECORD, "applicant_id": "a-1"}, RECORD]).json()
+    assert body["ids"] == ["a-1", None]
+
+
+def test_a_whole_number_float_is_an_integer(client: httpx.Client) -> None:
+    """JSON has one number type: 70.0 is the integer the schema allows, in every body form."""
+    one = client.post("/predict", json={**RECORD, "age": 70})
+    for body in ({**RECORD, "age": 70.0}, [{**RECORD, "age": 70.0}]):
+        answer = client.post("/predict", json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["probabilities"] == one.json()["probabilities"]
 
 
 def _errors(response: httpx.Response) -> list[dict[str, Any]]:
@@ -68,6 +77,9 @@ def _errors(response: httpx.Response) -> list[dict[str, Any]]:
     [
         ({"age": None}, "age", "int_type"),
         ({"age": "forty"}, "age", "int_type"),
+        ({"age": "70"}, "age", "int_type"),
+        ({"age": True}, "age", "int_type"),
+        ({"age": 70.5}, "age", "int_type"),
         ({"age": 17}, "age", "greater_than_equal"),
         ({"loan_amount": 2_000_000}, "loan_amount", "less_than_equal"),
         ({"employment_type": "astronaut"}, "employment_type", "literal_error"),
@@ -80,6 +92,12 @@ def test_bad_field_is_named(
 ) -> None:
     errors = _errors(client.post("/predict", json={**RECORD, **change}))
     assert [(e["loc"], e["type"]) for e in errors] == [(["body", "record", field], error_type)]
+
+
+@pytest.mark.parametrize("value", [False, 1.5, [1]])
+def test_an_id_is_a_whole_number_or_a_string(client: httpx.Client, value: Any) -> None:
+    errors = _errors(client.post("/predict", json={**RECORD, "applicant_id": value}))
+    assert {tuple(e["loc"][:3]) for e in errors} == {("body", "record", "applicant_id")}
 
 
 def test_missing_field_is_named(client: httpx.Client) -> None:
@@ -138,7 +156,9 @@ def test_body_over_limit_when_streamed(server: RunningServer) -> None:
 
 
 def test_unknown_route_is_json_404(client: httpx.Client) -> None:
-    assert client.get("/nope").status_code == 404
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
 
 
 def test_model_card(client: httpx.Client) -> None:

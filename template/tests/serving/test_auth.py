@@ -8,7 +8,9 @@ from .test_app import RECORD
 
 def test_predict_needs_the_key(keyed_server: RunningServer) -> None:
     with keyed_server.client() as http:
-        assert http.post("/predict", json=RECORD).status_code == 401
+        missing = http.post("/predict", json=RECORD)
+        assert missing.status_code == 401
+        assert "www-authenticate" in missing.headers
         wrong = http.post("/predict", json=RECORD, headers={"X-API-Key": "nope"})
         assert wrong.status_code == 401
         assert http.get("/model").status_code == 401
@@ -23,10 +25,12 @@ def test_probes_stay_open(keyed_server: RunningServer) -> None:
         assert http.get("/metrics").status_code == 200
 
 
-def test_admin_routes_are_off_without_admin_token(keyed_server: RunningServer) -> None:
+def test_admin_routes_do_not_exist_without_admin_token(keyed_server: RunningServer) -> None:
     with keyed_server.client() as http:
         response = http.post("/admin/reload", headers={"Authorization": "Bearer guess"})
-    assert response.status_code == 403
+        paths = http.get("/openapi.json").json()["paths"]
+    assert response.status_code == 404
+    assert "/admin/reload" not in paths
 
 
 def test_unknown_category_is_ignored_under_that_policy(keyed_server: RunningServer) -> None:

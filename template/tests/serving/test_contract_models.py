@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from {{ cookiecutter.package_name }}.config import UnknownCategories
 from {{ cookiecutter.package_name }}.schema import Contract
 from {{ cookiecutter.package_name }}.serving.contract_models import build_request_types, example_record
-from {{ cookiecutter.package_name }}.serving.settings import UnknownCategories
 
 from .conftest import CONTRACT
 

@@ -49,3 +49,19 @@ def test_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None
     for i in range(5):
         log.append({"request_id": str(i)})
     assert len(dropped) == 3
+
+
+def test_shutdown_writes_every_queued_line(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, max_bytes=10_000_000, backups=1, queue_size=5_000)
+    for i in range(5_000):  # queued before the writer starts: all still waiting at close()
+        log.append({"request_id": str(i), "inputs": {"age": [i]}})
+    log.start()
+    log.close()
+    lines = (tmp_path / LOG_FILE_NAME).read_text().splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == [str(i) for i in range(5_000)]
+
+
+def test_dropped_records_are_counted_in_metrics(
+    server: RunningServer, client: httpx.Client
+) -> None:
+    assert "prediction_log_dropped_total 0.0" in client.get("/metrics").text

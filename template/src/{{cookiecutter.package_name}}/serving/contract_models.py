@@ -11,9 +11,11 @@ from typing import Annotated, Any, Literal, Self, Union
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
+    StrictStr,
     Tag,
     TypeAdapter,
     ValidationError,
@@ -21,8 +23,27 @@ from pydantic import (
     model_validator,
 )
 
+from ..config import UnknownCategories
 from ..schema import Column, ColumnType, Contract
-from .settings import UnknownCategories
+
+# Whole numbers stay within 64 bits: the JSON encoder (and most clients) stop there.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type and the schema says `integer`, so 70.0 is an integer (the strict
+    # check refuses it); lax mode would also take "70" and true, which strict mode refuses.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _integer(low: float | None, high: float | None) -> Any:
+    low = _INT64_MIN if low is None else low
+    high = _INT64_MAX if high is None else high
+    return Annotated[int, Field(strict=True, ge=low, le=high), BeforeValidator(_whole_number)]
+
+
+# Strict types: JSON `false` is no id 0 and "70" is no age.
+_Id = _integer(None, None) | StrictStr
 
 
 class PredictionResponse(BaseModel):
@@ -38,7 +59,9 @@ class PredictionResponse(BaseModel):
     probabilities: list[list[float]] | None = Field(
         default=None, description="Classification only: one row of class probabilities a record."
     )
-    ids: list[Any] | None = Field(default=None, description="The ids sent with the records.")
+    ids: list[int | str | None] | None = Field(
+        default=None, description="The ids sent with the records (null when none was sent)."
+    )
 
 
 class _ColumnsBase(BaseModel):
@@ -111,9 +134,9 @@ def build_request_types(
             Field(default=None, max_length=max_batch_rows),
         )
     if contract.id is not None:
-        record_fields[contract.id] = (int | str | None, None)
+        record_fields[contract.id] = (_Id | None, None)
         column_fields[contract.id] = (
-            list[int | str | None] | None,
+            list[_Id | None] | None,  # type: ignore[valid-type]
             Field(default=None, max_length=max_batch_rows),
         )
 
@@ -177,11 +200,12 @@ def _value_type(column: Column, unknown_categories: UnknownCategories) -> Any:
         if unknown_categories is UnknownCategories.REJECT:
             return Literal[column.categories]
         return str
-    number: dict[str, Any] = {"strict": True, "ge": column.min, "le": column.max}
     if column.type is ColumnType.NUMERIC:
-        return Annotated[float, Field(allow_inf_nan=False, **number)]
+        return Annotated[
+            float, Field(strict=True, allow_inf_nan=False, ge=column.min, le=column.max)
+        ]
     if column.type is ColumnType.INTEGER:
-        return Annotated[int, Field(**number)]
+        return _integer(column.min, column.max)
     return Annotated[bool, Field(strict=True)]
 
 

@@ -1,0 +1,252 @@
+"""The routes, in three routers (ops, model, admin), and the two credential checks.
+
+Everything a route needs is one `Serving` object on `app.state`. The body of POST /predict
+is read by `limited_body`, the one place that refuses a body over MAX_BODY_BYTES (413).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Annotated, Any, cast
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Request, Security
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+
+from .contract_models import PredictionResponse
+from .metrics import CONTENT_TYPE_LATEST, ServingMetrics
+from .model_store import LoadedModel, ModelLoadError
+from .predict import PredictService
+from .runtime import ModelSlot
+from .settings import ServingSettings
+
+logger = logging.getLogger(__name__)
+
+
+class JSONBytes(JSONResponse):
+    """Already-serialised JSON: the routes write orjson bytes, so nothing re-encodes them.
+    (A JSONResponse, so the OpenAPI document shows each route's response model.)"""
+
+    def render(self, content: Any) -> bytes:
+        return cast(bytes, content)
+
+
+class Message(BaseModel):
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[int | str]
+    msg: str
+    type: str
+
+
+class ValidationErrors(BaseModel):
+    detail: list[FieldError]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    model_version: str
+
+
+class ModelInfo(BaseModel):
+    """The served model's name and version, and its metadata.json (alias, lineage, metrics)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    version: str
+
+
+class Reloaded(BaseModel):
+    previous_version: str
+    model_version: str
+
+
+@dataclass
+class Serving:
+    """The state of one app: settings, the served model and what records its predictions."""
+
+    settings: ServingSettings
+    slot: ModelSlot
+    metrics: ServingMetrics
+    predictor: PredictService
+    draining: bool = False
+    _reloads: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    async def swap_model(self) -> tuple[LoadedModel, LoadedModel]:
+        """Load the configured model in a thread (requests keep flowing), then swap it in."""
+        try:
+            previous, new = await run_in_threadpool(self.slot.reload)
+        except ModelLoadError as exc:
+            self.metrics.model_reloads.labels("failed").inc()
+            logger.error("model reload refused", extra={"reason": str(exc)})
+            raise
+        self.metrics.model_reloads.labels("swapped").inc()
+        self.metrics.model_info.labels(*_info_labels(previous)).set(0)
+        self.metrics.model_info.labels(*_info_labels(new)).set(1)
+        logger.info(
+            "model swapped",
+            extra={"previous_version": previous.version, "model_version": new.version},
+        )
+        return previous, new
+
+    def reload_in_background(self) -> None:
+        """SIGHUP: reload like POST /admin/reload; a failure is logged (by swap_model)."""
+        task = asyncio.ensure_future(self.swap_model())
+        self._reloads.add(task)  # a strong reference until it finishes
+        task.add_done_callback(self._reloads.discard)
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+
+
+def _info_labels(model: LoadedModel) -> tuple[str, str, str]:
+    return model.name, model.version, str(model.metadata.get("alias", ""))
+
+
+def _state(request: Request) -> Serving:
+    state: Serving = request.app.state.serving
+    return state
+
+
+# async, like every dependency here: FastAPI runs a plain `def` one in a worker thread.
+async def serving(request: Request) -> Serving:
+    return _state(request)
+
+
+_API_KEY = APIKeyHeader(name="X-API-Key", auto_error=False, description="API_KEY")
+_ADMIN_BEARER = HTTPBearer(auto_error=False, description="ADMIN_TOKEN")
+
+
+def _matches(given: str | None, expected: str | None) -> bool:
+    return (
+        given is not None
+        and expected is not None
+        and secrets.compare_digest(given.encode(), expected.encode())
+    )
+
+
+async def require_api_key(request: Request, key: Annotated[str | None, Security(_API_KEY)]) -> None:
+    """Protected routes (only mounted with it when API_KEY is set): X-API-Key must match."""
+    if not _matches(key, _state(request).settings.api_key):
+        raise HTTPException(
+            401, "missing or wrong X-API-Key header", headers={"WWW-Authenticate": "X-API-Key"}
+        )
+
+
+async def require_admin(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_ADMIN_BEARER)],
+) -> None:
+    """Admin routes (only mounted when ADMIN_TOKEN is set): the bearer token must match."""
+    token = credentials.credentials if credentials is not None else None
+    if not _matches(token, _state(request).settings.admin_token):
+        raise HTTPException(
+            401, "missing or wrong admin bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+async def limited_body(request: Request) -> bytes:
+    """The request body, or a 413 as soon as it passes MAX_BODY_BYTES (declared or streamed)."""
+    limit = _state(request).settings.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "Missing or wrong X-API-Key"}
+}
+
+ops = APIRouter(tags=["ops"], default_response_class=JSONBytes)
+model = APIRouter(tags=["model"], default_response_class=JSONBytes)
+admin = APIRouter(
+    tags=["admin"],
+    default_response_class=JSONBytes,
+    dependencies=[Depends(require_admin)],
+    responses={401: {"model": Message, "description": "Missing or wrong ADMIN_TOKEN"}},
+)
+
+
+@ops.get("/health", responses={200: {"model": Health}})
+async def health() -> Response:
+    """Liveness: the process answers."""
+    return JSONBytes(b'{"status":"ok"}')
+
+
+@ops.get("/ready", responses={200: {"model": Readiness}, 503: {"model": Message}})
+async def ready(state: Annotated[Serving, Depends(serving)]) -> Response:
+    """Readiness: a model is loaded and the service is not shutting down."""
+    if state.draining:
+        return JSONBytes(b'{"detail":"not ready"}', 503)
+    return JSONBytes(orjson.dumps({"status": "ready", "model_version": state.slot.current.version}))
+
+
+@ops.get("/metrics", responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+async def metrics(state: Annotated[Serving, Depends(serving)]) -> Response:
+    """Prometheus metrics (of every worker when PROMETHEUS_MULTIPROC_DIR is set)."""
+    return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+@model.get("/model", responses={200: {"model": ModelInfo}})
+async def model_card(state: Annotated[Serving, Depends(serving)]) -> Response:
+    """Name, version, alias, lineage and metrics of the model being served."""
+    current = state.slot.current
+    return JSONBytes(
+        orjson.dumps({**current.metadata, "name": current.name, "version": current.version})
+    )
+
+
+@model.post(
+    "/predict",
+    responses={
+        200: {"model": PredictionResponse},
+        413: {"model": Message, "description": "Body over MAX_BODY_BYTES"},
+        422: {"model": ValidationErrors, "description": "Field-level errors"},
+    },
+    # The body is validated by predict.py in one pass over the raw bytes; app.py publishes its
+    # schema and examples (generated from the contract) here.
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
+            },
+        }
+    },
+)
+async def predict(request: Request) -> Response:
+    """Score one record, a list of records, or a columnar batch `{"columns": {...}}`."""
+    # No dependencies on the hot path: solving each costs more than validating the record.
+    body = await limited_body(request)
+    status, content = _state(request).predictor.handle(body, request.state.request_id)
+    return JSONBytes(content, status)
+
+
+@admin.post("/admin/reload", responses={200: {"model": Reloaded}, 409: {"model": Message}})
+async def reload_model(state: Annotated[Serving, Depends(serving)]) -> Response:
+    """Load the configured model again (new champion) and swap it in without downtime."""
+    try:
+        previous, new = await state.swap_model()
+    except ModelLoadError as exc:
+        raise HTTPException(409, f"reload refused, still serving the old model: {exc}") from None
+    return JSONBytes(
+        orjson.dumps({"previous_version": previous.version, "model_version": new.version})
+    )
