@@ -33,9 +33,10 @@ lint: install ## ruff and mypy on the template's own code
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
+# --maxschedchunk 1: a worker takes the next test when it is free, in tests/conftest.py's order.
 test: install ## The whole suite: generates projects with both tools and runs them
 	@start=$$(date +%s); \
-	$(RUN) pytest -n 2 $(PYTEST_ARGS); status=$$?; \
+	$(RUN) pytest -n 2 --maxschedchunk 1 $(PYTEST_ARGS); status=$$?; \
 	echo "template test suite wall time: $$(( $$(date +%s) - start )) s"; exit $$status
 
 test-fast: install ## Everything but the tests that run generated projects

@@ -109,6 +109,7 @@ def copier_copy(
     *,
     ref: str | None = None,
     check: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     command = [str(BIN / "copier"), "copy", "--trust", "--defaults", "--quiet"]
     for name, value in answers.items():
@@ -116,7 +117,7 @@ def copier_copy(
     if ref:
         command += ["--vcs-ref", ref]
     dst.parent.mkdir(parents=True, exist_ok=True)
-    return run([*command, str(template), str(dst)], dst.parent, check=check)
+    return run([*command, str(template), str(dst)], dst.parent, check=check, env=env)
 
 
 def cookiecutter(

@@ -1,13 +1,62 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from blueprint import snapshot_template
+from projects import DEMO, Demo, build_demo, built_once, demo_from, locked, session_folder
+
+# The order the xdist workers take tests in (`--maxschedchunk 1`: each takes the next one when
+# it is free). The longest first, so that both workers end together; the default project first
+# of all, since a dozen tests wait for it, and the tests that wait for it after work of about its
+# length, so that the second worker is busy meanwhile. Anything not named keeps its place after.
+ORDER = (
+    "test_end_to_end.py::test_make_demo",
+    "test_pipeline.py::test_default_pipeline_promotes_a_first_champion[multiclass",
+    "test_pipeline.py::test_default_pipeline_promotes_a_first_champion[regression",
+    "test_pipeline.py::test_pipeline_against_an_mlflow_server",
+    "test_generated_projects.py",
+    "test_pipeline.py::test_a_worse_model",
+    "test_pipeline.py::test_bad_input",
+    "test_end_to_end.py",
+    "test_pipeline.py",
+    "test_upgrades.py",
+    "test_identical_trees.py",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    nodeid = item.nodeid.removeprefix("tests/")
+    return next((i for i, start in enumerate(ORDER) if nodeid.startswith(start)), len(ORDER))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_rank)  # stable: each file's own order stays
 
 
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The template as it stands in the work tree, as a tagged git repo of its own."""
     return snapshot_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture(scope="session")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's projects, shared by the xdist workers (see projects.py)."""
+    return session_folder(tmp_path_factory, "shared")
+
+
+@pytest.fixture(scope="session")
+def demo(shared: Path) -> Demo:
+    """The default project made by `make demo`, for tests that only read it or serve it."""
+    with locked(shared, DEMO):
+        return demo_from(built_once(shared, DEMO, build_demo))
+
+
+@pytest.fixture
+def demo_alone(shared: Path) -> Iterator[Demo]:
+    """The default project, held by this test alone: for tests that change it."""
+    with locked(shared, DEMO):
+        yield demo_from(built_once(shared, DEMO, build_demo))

@@ -1,49 +1,63 @@
 """The README's main command: `make demo` generates the default project and runs it.
 
 Then the generated service is started the way its README says (`make serve`) and called over
-loopback, and the image's entrypoint is proved from a serve-only environment.
+loopback: by hand, through a client generated from its own OpenAPI document, and through its
+/docs page in a browser with no internet. The image's entrypoint is proved from a serve-only
+environment. The project is the session's shared default project (projects.py); these tests
+only read it, so they take its lock only to start the service.
 """
 
 from __future__ import annotations
 
-import csv
+import importlib
 import json
 import os
+import pkgutil
+import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+import typing
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import attrs
 import pytest
 
-from blueprint import ENV, ROOT, run
+from blueprint import BIN, ENV, run
+from projects import DEMO, Demo, locked
 
 pytestmark = pytest.mark.slow
 
+CLIENT = "prediction_client"
+# Chromium without a display, a profile of its own, and nothing that calls home.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    demo = tmp_path_factory.mktemp("demo") / "demo"
-    run(["make", "demo", f"DEMO_DIR={demo}"], ROOT)
-    return demo
 
-
-def test_make_demo_reaches_a_registered_champion(demo: Path) -> None:
-    assert (demo / ".venv" / "bin" / "python").is_file(), "no fresh environment was made"
-    decision = json.loads((demo / "reports" / "decision.json").read_text())
-    assert decision["outcome"] == "promoted"
-    assert decision["version"] == "1"
-    metadata = json.loads((demo / "models" / "champion" / "metadata.json").read_text())
-    assert metadata["version"] == "1"
-    assert len(metadata["git_commit"]) == 40
+def test_make_demo_reaches_a_registered_champion(demo: Demo) -> None:
+    assert (demo.project / ".venv" / "bin" / "python").is_file(), "no fresh environment was made"
+    assert demo.decision["outcome"] == "promoted"
+    assert demo.decision["version"] == "1"
+    assert demo.champion["version"] == "1"
+    assert len(demo.champion["git_commit"]) == 40
     # What the run leaves for the user to commit; stores, caches and exports stay ignored.
-    changed = run(["git", "status", "--porcelain", "--untracked-files=all"], demo).stdout
-    paths = sorted(line[3:] for line in changed.splitlines())
+    paths = demo.changed
     assert "dvc.lock" in paths
     assert "data/raw/credit.csv.dvc" in paths
     assert "reports/audit.jsonl" in paths
@@ -73,57 +87,42 @@ def _call(url: str, body: Any = None) -> tuple[int, Any]:
 
 
 @pytest.fixture(scope="module")
-def service(demo: Path) -> Iterator[str]:
+def service(demo: Demo, shared: Path) -> Iterator[str]:
     port = _free_port()
-    log = (demo / "serve.log").open("wb")
-    process = subprocess.Popen(
-        ["make", "serve", f"PORT={port}"],
-        cwd=demo,
-        env=ENV,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # make and uvicorn get the signal together
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if _call(f"{url}/ready")[0] == 200:
-                break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"make serve did not get ready:\n{(demo / 'serve.log').read_text()}")
-        time.sleep(0.2)
+    log_path = demo.project / f"serve-{port}.log"
+    log = log_path.open("wb")
+    # The service reads params.yaml as it starts; the bad-input tests break it for a moment.
+    with locked(shared, DEMO):
+        process = subprocess.Popen(
+            ["make", "serve", f"PORT={port}"],
+            cwd=demo.project,
+            env=ENV,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # make and uvicorn get the signal together
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _call(f"{url}/ready")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"make serve did not get ready:\n{log_path.read_text()}")
+            time.sleep(0.2)
     yield url
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(20)  # make itself dies of the signal; what matters is how uvicorn stopped
     log.close()
-    served = (demo / "serve.log").read_text()
+    served = log_path.read_text()
     assert "Application shutdown complete" in served, served
     assert "Traceback" not in served, served
 
 
-def _sample_records(demo: Path, count: int) -> list[dict[str, Any]]:
-    """Rows of the project's own data, as a caller would send them: features only."""
-    features = ("age", "annual_income", "loan_amount", "employment_type", "owns_home")
-    with (demo / "data" / "raw" / "credit.csv").open() as table:
-        rows = [row for row, _ in zip(csv.DictReader(table), range(count), strict=False)]
-
-    def value(name: str, text: str) -> Any:
-        if text == "":
-            return None
-        if name == "owns_home":
-            return text == "True"
-        if name == "employment_type":
-            return text
-        return int(text) if name == "age" else float(text)
-
-    return [{name: value(name, row[name]) for name in features} for row in rows]
-
-
-def test_the_service_scores_the_champion(demo: Path, service: str) -> None:
-    records = _sample_records(demo, 5)
+def test_the_service_scores_the_champion(demo: Demo, service: str) -> None:
+    records = demo.records
     status, one = _call(f"{service}/predict", records[0])
     assert status == 200, one
     assert one["model_version"] == "1"
@@ -151,8 +150,8 @@ def test_the_service_scores_the_champion(demo: Path, service: str) -> None:
     assert 'route="/predict"' in metrics
 
 
-def test_the_service_refuses_bad_input_by_field(demo: Path, service: str) -> None:
-    record = _sample_records(demo, 1)[0]
+def test_the_service_refuses_bad_input_by_field(demo: Demo, service: str) -> None:
+    record = demo.records[0]
     cases = {
         "age": {**record, "age": "old"},
         "employment_type": {**record, "employment_type": "astronaut"},
@@ -165,7 +164,140 @@ def test_the_service_refuses_bad_input_by_field(demo: Path, service: str) -> Non
         assert "Traceback" not in json.dumps(answer)
 
 
-def test_the_image_entrypoint_runs_from_the_serving_dependencies_alone(demo: Path) -> None:
-    done = run(["make", "check-image"], demo)
+def test_the_image_entrypoint_runs_from_the_serving_dependencies_alone(demo: Demo) -> None:
+    # Reads only what export-model writes (models/champion) and the locked dependencies, which
+    # no other test changes, so it runs without the project's lock.
+    done = run(["make", "check-image"], demo.project)
     assert "serve-only env answered /predict" in done.stdout, done.stdout
     assert "(clean)" in done.stdout
+
+
+# --- a client generated from the service's own OpenAPI document -----------------------------
+
+
+def _operation(package: str, method: str, path: str) -> ModuleType:
+    """The generated module that calls `method path` (its name follows the operation id)."""
+    api = importlib.import_module(f"{package}.api")
+    wanted = re.compile(rf'"method": "{method}",\s*"url": "{re.escape(path)}"')
+    for found in pkgutil.walk_packages(api.__path__, f"{api.__name__}."):
+        module = importlib.import_module(found.name)
+        source = Path(module.__file__ or "").read_text()
+        if wanted.search(source):
+            return module
+    raise AssertionError(f"the generated client has no operation for {method.upper()} {path}")
+
+
+def _body(operation: ModuleType, payload: Any) -> Any:
+    """The payload as the client's own body type: a model, or a list of models."""
+    annotation = typing.get_type_hints(operation.sync_detailed)["body"]
+    for option in typing.get_args(annotation) or (annotation,):
+        if isinstance(payload, list) and typing.get_origin(option) is list:
+            (item,) = typing.get_args(option)
+            return [item.from_dict(record) for record in payload]
+        if isinstance(payload, dict) and attrs.has(option):
+            model: Any = option
+            columnar = "columns" in {field.name for field in attrs.fields(model)}
+            if columnar == ("columns" in payload):
+                return model.from_dict(payload)
+    raise AssertionError(f"the client's /predict body ({annotation}) cannot say {payload!r}")
+
+
+@pytest.fixture
+def client_package(
+    service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[ModuleType]:
+    """openapi-python-client's package for the live service's /openapi.json, imported."""
+    status, document = _call(f"{service}/openapi.json")
+    assert status == 200
+    spec = tmp_path / "openapi.json"
+    spec.write_text(json.dumps(document))
+    config = tmp_path / "client.yml"
+    config.write_text(f"package_name_override: {CLIENT}\nproject_name_override: {CLIENT}\n")
+    generated = run(
+        [
+            str(BIN / "openapi-python-client"),
+            "generate",
+            "--path",
+            str(spec),
+            "--meta",
+            "none",
+            "--config",
+            str(config),
+            "--output-path",
+            str(tmp_path / CLIENT),
+        ],
+        tmp_path,
+    )
+    print(generated.stdout + generated.stderr)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield importlib.import_module(CLIENT)
+    for name in [n for n in sys.modules if n == CLIENT or n.startswith(f"{CLIENT}.")]:
+        del sys.modules[name]
+
+
+def test_a_generated_client_calls_the_service(
+    demo: Demo, service: str, client_package: ModuleType
+) -> None:
+    client = client_package.Client(base_url=service, raise_on_unexpected_status=True)
+    predict = _operation(CLIENT, "post", "/predict")
+    records = demo.records
+    columns = {name: [record[name] for record in records] for name in records[0]}
+    for payload, rows in ((records[0], 1), (records, len(records)), ({"columns": columns}, 5)):
+        response = predict.sync_detailed(client=client, body=_body(predict, payload))
+        assert response.status_code == 200, response.content
+        assert response.parsed is not None, f"the document gives no schema for {response.content!r}"
+        assert len(response.parsed.predictions) == rows
+        assert response.parsed.model_version == "1"
+
+    card = _operation(CLIENT, "get", "/model").sync_detailed(client=client)
+    assert card.status_code == 200, card.content
+    assert card.parsed is not None, f"the document gives no schema for {card.content!r}"
+    assert card.parsed.to_dict()["version"] == "1"
+
+
+# --- /docs in a browser, offline --------------------------------------------------------------
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("chromium is not installed and cannot be here (no apt-get as root)")
+    pytest.fail("chromium is missing: `apt-get install chromium` (.ci/run installs it)")
+
+
+def test_the_docs_page_renders_offline_in_a_browser(service: str, tmp_path: Path) -> None:
+    host = urllib.parse.urlsplit(service).netloc
+    status, page = _call(f"{service}/docs")
+    assert status == 200
+    # Everything the page loads comes from the service itself: no CDN.
+    off_host = [
+        url
+        for url in re.findall(r"""https?://[^\s"'<>)]+""", page)
+        if urllib.parse.urlsplit(url).netloc != host
+    ]
+    assert off_host == [], page
+
+    done = subprocess.run(
+        [
+            _chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            f"{service}/docs",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    dom = done.stdout
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Failed to load API definition" not in dom
+    operations = re.findall(r'class="opblock opblock-(?:get|post)', dom)
+    assert len(operations) >= 3, f"Swagger UI rendered no operations:\n{dom[-3000:]}"
+    assert "/predict" in re.findall(r'data-path="([^"]+)"', dom), dom[-3000:]
+    loaded = re.findall(r"""<(?:script|link|img|iframe)\b[^>]*?(?:src|href)="([^"]+)\"""", dom)
+    assert [u for u in loaded if urllib.parse.urlsplit(u).netloc not in ("", host)] == []

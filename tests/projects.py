@@ -1,0 +1,210 @@
+"""Projects that one session builds once and its tests share, across the xdist workers.
+
+A generated project that ran its pipeline costs minutes of CPU, so each one is built by
+whichever test needs it first, in a folder every worker sees, and its state at that moment is
+recorded in a JSON file beside it; later tests read that record instead of building again.
+A file lock per project lets one builder at a time in, and lets a test that changes the project
+hold it alone. xdist_group marks would not do: with pytest 9 and pytest-xdist 3.8,
+`--dist loadgroup` ignores them (checked).
+
+The default project is built by `make demo`, the README's command, and serves the end-to-end
+tests, the binary pipeline tests and the matrix row of the default answers.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from blueprint import ENV, ROOT
+
+# The embedded store unless a test names a server; the suite's own environment never leaks in.
+PROJECT_ENV = {
+    **{k: v for k, v in ENV.items() if not k.startswith("MLFLOW_")},
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "OMP_NUM_THREADS": "1",
+}
+DEMO = "demo"
+# What a caller sends to the default project's service: the contract's features.
+FEATURES = ("age", "annual_income", "loan_amount", "employment_type", "owns_home")
+
+
+def sh(
+    command: list[str],
+    cwd: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run in a project's environment: blueprint.run's contract without MLFLOW_* leaking in."""
+    done = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**PROJECT_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed in {cwd} ({done.returncode})\n"
+            f"--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
+        )
+    return done
+
+
+def timed(
+    command: list[str], cwd: Path, *, env: Mapping[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    start = time.monotonic()
+    done = sh(command, cwd, env=env)
+    return done, time.monotonic() - start
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+def registry_state(project: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Versions and aliases (as strings) of the project's model, read by its own MLflow client."""
+    name = yaml.safe_load((project / "params.yaml").read_text())["registry"]["model_name"]
+    code = """
+import json, os, sys
+from mlflow import MlflowClient
+uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+model = client.get_registered_model(sys.argv[1])
+versions = client.search_model_versions(f"name='{sys.argv[1]}'")
+print(json.dumps({
+    "aliases": {alias: str(version) for alias, version in model.aliases.items()},
+    "versions": sorted(int(v.version) for v in versions),
+    "tags": {str(v.version): dict(v.tags) for v in versions},
+}))
+"""
+    done = sh([str(project / ".venv" / "bin" / "python"), "-c", code, name], project, env=env)
+    state: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return state
+
+
+def pipeline_record(project: Path) -> dict[str, Any]:
+    """What a pipeline run left, read before any later test changes the project."""
+    reports = project / "reports"
+    return {
+        "project": str(project),
+        "decision": read_json(reports / "decision.json"),
+        "metrics": read_json(reports / "metrics.json"),
+        "validation": read_json(reports / "validation.json"),
+        "card": (reports / "model_card.md").read_text(),
+        "reports": sorted(p.relative_to(reports).as_posix() for p in reports.rglob("*.*")),
+        "registry": registry_state(project),
+    }
+
+
+def session_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder of this session's that every xdist worker sees."""
+    # Under xdist each worker's base temp sits in the session's folder; without it, the base
+    # temp is the session's folder (its parent is shared by every session).
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@contextmanager
+def locked(shared: Path, name: str) -> Iterator[None]:
+    with (shared / f"{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def built_once(shared: Path, name: str, build: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """The record of the project `name`, built on first use (call with its lock held).
+
+    A build that failed fails every later test that needs it at once, with the first error.
+    """
+    state, failure = shared / f"{name}.json", shared / f"{name}.failed"
+    if failure.exists():
+        pytest.fail(f"the {name} project failed to build earlier:\n{failure.read_text()}")
+    if not state.exists():
+        folder = shared / name
+        folder.mkdir()
+        try:
+            record = build(folder)
+        except Exception as exc:
+            failure.write_text(f"{type(exc).__name__}: {str(exc)[-6000:]}")
+            raise
+        state.write_text(json.dumps(record))
+    record = read_json(state)
+    assert isinstance(record, dict)
+    return record
+
+
+# --- the default project, as `make demo` leaves it ------------------------------------------
+
+
+@dataclass
+class Demo:
+    """The project `make demo` made, with what was true of it when the demo finished.
+
+    Later tests change the project (a rejected model, bad inputs, a commit), so the demo's own
+    assertions read this record, not the folder.
+    """
+
+    project: Path
+    seconds: float
+    decision: dict[str, Any]
+    champion: dict[str, Any]
+    changed: list[str]
+    records: list[dict[str, Any]]
+
+
+def _feature(name: str, text: str) -> Any:
+    """A CSV cell as a caller would send it in JSON."""
+    if text == "":
+        return None
+    if name == "owns_home":
+        return text == "True"
+    if name == "employment_type":
+        return text
+    return int(text) if name == "age" else float(text)
+
+
+def build_demo(folder: Path) -> dict[str, Any]:
+    """`make demo` (install, lint, test, data, pipeline, push, export), then the git hooks."""
+    project = folder / "demo"
+    start = time.monotonic()
+    sh(["make", "demo", f"DEMO_DIR={project}"], ROOT)
+    seconds = time.monotonic() - start
+    print(f"make demo took {seconds:.0f} s")
+    # The hooks a commit runs: the rows of the option matrix run them once per distinct code.
+    sh([str(project / ".venv" / "bin" / "pre-commit"), "run", "--all-files"], project)
+    changed = sh(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout
+    with (project / "data" / "raw" / "credit.csv").open() as table:
+        rows = [row for row, _ in zip(csv.DictReader(table), range(5), strict=False)]
+    return {
+        **pipeline_record(project),
+        "seconds": seconds,
+        "champion": read_json(project / "models" / "champion" / "metadata.json"),
+        "changed": sorted(line[3:] for line in changed.splitlines()),
+        "records": [{name: _feature(name, row[name]) for name in FEATURES} for row in rows],
+    }
+
+
+def demo_from(record: Mapping[str, Any]) -> Demo:
+    fields = ("seconds", "decision", "champion", "changed", "records")
+    return Demo(Path(record["project"]), **{name: record[name] for name in fields})
