@@ -106,6 +106,7 @@ class Serving:
         task = asyncio.ensure_future(self.swap_model())
         self._reloads.add(task)  # a strong reference until it finishes
         task.add_done_callback(self._reloads.discard)
+        # Fetch the outcome so asyncio does not report a failure swap_model already logged.
         task.add_done_callback(lambda done: done.cancelled() or done.exception())
 
 
@@ -136,7 +137,7 @@ def _matches(given: str | None, expected: str | None) -> bool:
 
 
 async def require_api_key(request: Request, key: Annotated[str | None, Security(_API_KEY)]) -> None:
-    """Protected routes (only mounted with it when API_KEY is set): X-API-Key must match."""
+    """The model routes depend on this when API_KEY is set: X-API-Key must match it."""
     if not _matches(key, _state(request).settings.api_key):
         raise HTTPException(
             401, "missing or wrong X-API-Key header", headers={"WWW-Authenticate": "X-API-Key"}
@@ -147,7 +148,7 @@ async def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_ADMIN_BEARER)],
 ) -> None:
-    """Admin routes (only mounted when ADMIN_TOKEN is set): the bearer token must match."""
+    """The admin routes (mounted only when ADMIN_TOKEN is set): the bearer token must match."""
     token = credentials.credentials if credentials is not None else None
     if not _matches(token, _state(request).settings.admin_token):
         raise HTTPException(
