@@ -12,10 +12,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .schema import TaskKind
+from .yaml_model import load_yaml_model
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -188,22 +188,4 @@ class Params(_Strict):
 
 
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: parameters file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return Params.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(exc)}") from None
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "top level"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
+    return load_yaml_model(path, Params, ConfigError, "parameters file")

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .yaml_model import load_yaml_model
 
 
 class ContractError(ValueError):
@@ -113,17 +114,7 @@ class Contract(_Strict):
 
     @classmethod
     def load(cls, path: str | Path) -> Contract:
-        path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ContractError(f"{path}: data contract not found") from None
-        except yaml.YAMLError as exc:
-            raise ContractError(f"{path}: not valid YAML: {exc}") from None
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as exc:
-            raise ContractError(f"{path}: {_describe(exc)}") from None
+        return load_yaml_model(path, cls, ContractError, "data contract")
 
     @property
     def feature_names(self) -> list[str]:
@@ -189,11 +180,3 @@ def _encode_column(codes: dict[str, float] | None, values: Any) -> np.ndarray:
     if hasattr(values, "to_numpy"):
         return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan))
     return np.asarray(values if isinstance(values, Sequence) else list(values), dtype=np.float64)
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error["loc"]) or "contract"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)

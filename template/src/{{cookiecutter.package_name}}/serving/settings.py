@@ -17,6 +17,7 @@ from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..config import ServingParams
+from ..yaml_model import describe_errors
 
 
 class SettingsError(ValueError):
@@ -73,11 +74,8 @@ def load_settings(config_path: Path | None = None) -> ServingSettings:
     try:
         return ServingSettings(**_serving_section(path))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
         raise SettingsError(
-            f"invalid serving settings ({path} `serving:` / env): {problems}"
+            f"invalid serving settings ({path} `serving:` / env): {describe_errors(exc)}"
         ) from None
 
 
