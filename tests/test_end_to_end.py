@@ -94,7 +94,9 @@ def service(demo: Demo, shared: Path) -> Iterator[str]:
     # The service reads params.yaml as it starts; the bad-input tests break it for a moment.
     with locked(shared, DEMO):
         process = subprocess.Popen(
-            ["make", "serve", f"PORT={port}"],
+            # Each xdist worker serves the shared project; `make serve` empties its metrics
+            # folder as it starts, so each service gets a folder of its own.
+            ["make", "serve", f"PORT={port}", f"METRICS_DIR=logs/metrics-{port}"],
             cwd=demo.project,
             env=ENV,
             stdout=log,
