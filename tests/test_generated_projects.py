@@ -129,6 +129,19 @@ def test_generated_project(
                 project,
             )
 
+    # Each optional part is there exactly when its answer asks for it (the hook's one switch).
+    serving = answers["include_serving"]
+    container = answers["deployment"] != "none"
+    assert (project / "src" / recorded["package_name"] / "serving").is_dir() == serving
+    assert (project / "tests" / "serving").is_dir() == serving
+    assert (project / "bench" / "bench.py").is_file() == serving
+    assert (project / "Dockerfile").is_file() == container
+    assert (project / "bench" / "check_image.py").is_file() == container
+
+    early = run(["make", "pipeline"], project, check=False)
+    assert early.returncode != 0
+    assert "run `make data` first" in early.stderr
+
     run([str(BIN / "ruff"), "check", "--no-cache", "."], project)
     run([str(BIN / "ruff"), "format", "--no-cache", "--check", "."], project)
 
