@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.data import make_sample
@@ -15,20 +15,16 @@ from {{ cookiecutter.package_name }}.serving.model_store import load_model_dir
 from .conftest import CONTRACT
 
 
+def score_file(table: pd.DataFrame, export_dir: Path, folder: Path) -> Result:
+    table.to_csv(folder / "in.csv", index=False)
+    arguments = ["predict", str(folder / "in.csv"), str(folder / "out.parquet")]
+    return CliRunner().invoke(app, [*arguments, "--model-dir", str(export_dir)])
+
+
 def test_predict_csv_to_parquet(export_dir: Path, tmp_path: Path) -> None:
     contract = Contract.load(CONTRACT)
     table = make_sample(contract, 50, seed=3)
-    table.to_csv(tmp_path / "in.csv", index=False)
-    result = CliRunner().invoke(
-        app,
-        [
-            "predict",
-            str(tmp_path / "in.csv"),
-            str(tmp_path / "out.parquet"),
-            "--model-dir",
-            str(export_dir),
-        ],
-    )
+    result = score_file(table, export_dir, tmp_path)
     assert result.exit_code == 0, result.output
     scored = pd.read_parquet(tmp_path / "out.parquet")
     assert len(scored) == 50
@@ -40,16 +36,6 @@ def test_predict_csv_to_parquet(export_dir: Path, tmp_path: Path) -> None:
 
 
 def test_missing_column_is_named(export_dir: Path, tmp_path: Path) -> None:
-    pd.DataFrame({"age": [30]}).to_csv(tmp_path / "in.csv", index=False)
-    result = CliRunner().invoke(
-        app,
-        [
-            "predict",
-            str(tmp_path / "in.csv"),
-            str(tmp_path / "out.parquet"),
-            "--model-dir",
-            str(export_dir),
-        ],
-    )
+    result = score_file(pd.DataFrame({"age": [30]}), export_dir, tmp_path)
     assert result.exit_code == 1
     assert "missing feature columns: annual_income" in result.output
