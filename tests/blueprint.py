@@ -35,6 +35,9 @@ ENV = {
     "GIT_COMMITTER_EMAIL": "tests@example.com",
     # Generated projects must not reuse the template's own environment.
     "VIRTUAL_ENV": "",
+    # The suite makes a dozen environments and runs a few modules of each: compiling every
+    # package's bytecode at install (the generated default) costs it minutes (measured).
+    "UV_COMPILE_BYTECODE": "0",
 }
 ENV.pop("VIRTUAL_ENV")
 # A pyenv shim that launched the suite pins its own version; projects pick theirs.
