@@ -44,6 +44,15 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
         ("Dockerfile", ".dockerignore", "bench/check_image.py"),
     ),
     "github-ci": (lambda a: a["ci"] == "github", (".github",)),
+    "monitoring": (
+        lambda a: truthy(a["include_monitoring"]),
+        (
+            "src/{package}/monitoring",
+            "tests/monitoring",
+            "monitoring",
+            ".github/workflows/retrain.yml",
+        ),
+    ),
 }
 
 

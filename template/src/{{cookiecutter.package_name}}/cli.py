@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+{%- if cookiecutter.include_monitoring %}
+
+from .monitoring.cli import app as monitoring_app
+{%- endif %}
 
 app = typer.Typer(
     help="{{ cookiecutter.project_name }}: data, validation, training, evaluation, registry.",
@@ -250,4 +254,10 @@ def predict(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"scored {rows} rows with {model_dir} into {output_path}")
+{%- endif %}
+{%- if cookiecutter.include_monitoring %}
+
+
+# monitor, compact-log, retrain, webhook: the loop after serving (see monitoring/).
+app.add_typer(monitoring_app)
 {%- endif %}

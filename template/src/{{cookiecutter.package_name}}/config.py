@@ -158,6 +158,29 @@ class ServingParams(_Strict):
     prediction_log_queue_size: int = Field(default=10_000, ge=1)
     log_level: str = "INFO"
 {%- endif %}
+{%- if cookiecutter.include_monitoring %}
+
+
+class DriftParams(_Strict):
+    """`make monitor`: the drift checks' thresholds (monitoring/drift.py)."""
+
+
+class LogParams(_Strict):
+    """The prediction log's compaction and retention (monitoring/log_store.py)."""
+
+
+class RetrainParams(_Strict):
+    """`make retrain` and its webhook (monitoring/retrain.py)."""
+
+
+class MonitoringParams(_Strict):
+    """The loop after serving: drift, the log it reads, retraining. It does not change a model,
+    so no pipeline stage depends on it."""
+
+    drift: DriftParams = DriftParams()
+    log: LogParams = LogParams()
+    retrain: RetrainParams = RetrainParams()
+{%- endif %}
 
 
 class Params(_Strict):
@@ -173,11 +196,16 @@ class Params(_Strict):
     tracking: TrackingParams
 {%- if cookiecutter.include_serving %}
     serving: ServingParams = ServingParams()
+{%- if cookiecutter.include_monitoring %}
+    monitoring: MonitoringParams = MonitoringParams()
+{%- endif %}
 
     def digest(self) -> str:
         """A stable hash of every training parameter, recorded with each model version
-        (serving policy is left out: it does not change the model)."""
-        canonical = json.dumps(self.model_dump(mode="json", exclude={"serving"}), sort_keys=True)
+        (serving and monitoring policy are left out: they do not change the model)."""
+        canonical = json.dumps(
+            self.model_dump(mode="json", exclude={"serving", "monitoring"}), sort_keys=True
+        )
 {%- else %}
 
     def digest(self) -> str:
