@@ -154,19 +154,57 @@ class ServingParams(_Strict):
     # Types beyond the built-in allow-list that this deployment reviewed and trusts.
     trusted_types: tuple[str, ...] = ()
     prediction_log_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
-    prediction_log_backups: int = Field(default=10, ge=1)
+    # Rotated JSONL segments kept, the oldest deleted beyond; 0 keeps every one (monitoring's
+    # `compact-log` turns them into Parquet and applies `monitoring.log.retention_days`).
+    prediction_log_backups: int = Field(default={% if cookiecutter.include_monitoring %}0{% else %}10{% endif %}, ge=0)
     prediction_log_queue_size: int = Field(default=10_000, ge=1)
     log_level: str = "INFO"
 {%- endif %}
 {%- if cookiecutter.include_monitoring %}
 
 
+class NumericTest(StrEnum):
+    PSI = "psi"
+    KS = "ks"
+    WASSERSTEIN = "wasserstein"
+
+
+class CategoricalTest(StrEnum):
+    PSI = "psi"
+    CHI2 = "chi2"
+    JENSEN_SHANNON = "jensen_shannon"
+
+
 class DriftParams(_Strict):
-    """`make monitor`: the drift checks' thresholds (monitoring/drift.py)."""
+    """`make monitor`: the window, the thresholds of each check and which one decides.
+
+    PSI decides by default for both kinds of column: it measures how far the distribution
+    moved, not how sure we are that it moved, so a million-row window does not flag a shift
+    nobody would act on (KS and chi-square p-values shrink with the row count and do). KS,
+    Wasserstein, chi-square and Jensen-Shannon are still computed and judged, for reading.
+    """
+
+    window_hours: float = Field(default=24, gt=0)
+    min_rows: int = Field(default=100, ge=1)
+    numeric_test: NumericTest = NumericTest.PSI
+    categorical_test: CategoricalTest = CategoricalTest.PSI
+    psi_bins: int = Field(default=10, ge=2)
+    psi: float = Field(default=0.2, gt=0)
+    ks_p_value: float = Field(default=0.05, gt=0, lt=1)
+    wasserstein: float = Field(default=0.1, gt=0)
+    chi2_p_value: float = Field(default=0.05, gt=0, lt=1)
+    jensen_shannon: float = Field(default=0.1, gt=0, le=1)
+    unseen_share: float = Field(default=0.01, ge=0, le=1)
+    missing_rate_change: float = Field(default=0.1, gt=0, le=1)
+    confidence_change: float = Field(default=0.05, gt=0, le=1)
+    metric_drop: float = Field(default=0.05, gt=0)
 
 
 class LogParams(_Strict):
     """The prediction log's compaction and retention (monitoring/log_store.py)."""
+
+    directory: Path = Path("logs/predictions")  # where the service writes: PREDICTION_LOG_DIR
+    retention_days: int = Field(default=90, ge=1)  # compacted rows older than this are deleted
 
 
 class RetrainParams(_Strict):

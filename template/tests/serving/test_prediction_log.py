@@ -1,13 +1,20 @@
-"""The prediction log: written off the request path, rotated by size, never blocking."""
+"""The prediction log: written off the request path, rotated by size, never blocking, never
+deleting a segment unless told to."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx
 
-from {{ cookiecutter.package_name }}.serving.prediction_log import LOG_FILE_NAME, PredictionLog
+from {{ cookiecutter.package_name }}.serving.prediction_log import (
+    LOG_FILE_NAME,
+    SEGMENT_GLOB,
+    PredictionLog,
+    segment_time,
+)
 
 from .conftest import RunningServer, wait_for_log_record
 from .test_app import RECORD
@@ -28,16 +35,41 @@ def test_every_prediction_is_logged(server: RunningServer, client: httpx.Client)
     assert "timestamp" in record
 
 
-def test_log_rotates_by_size(tmp_path: Path) -> None:
-    log = PredictionLog(tmp_path, max_bytes=2_000, backups=2, queue_size=1_000)
+def test_rotation_keeps_every_segment(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, max_bytes=2_000, backups=0, queue_size=1_000)
     log.start()
     for i in range(200):
         log.append({"request_id": str(i), "inputs": {"age": [i]}})
+        if i % 20 == 19:  # let the writer take them in several batches
+            time.sleep(0.06)
     log.close()
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == [LOG_FILE_NAME, f"{LOG_FILE_NAME}.1", f"{LOG_FILE_NAME}.2"]
-    newest = [json.loads(line) for line in (tmp_path / LOG_FILE_NAME).read_text().splitlines()]
-    assert newest[-1]["request_id"] == "199"
+    files = sorted(tmp_path.iterdir())  # rotated segments sort by time, the active file last
+    assert files[-1].name == LOG_FILE_NAME
+    assert len(files) > 3
+    assert all(segment_time(p.name) is not None for p in files[:-1])
+    lines = [line for p in files for line in p.read_text().splitlines()]
+    assert [json.loads(line)["request_id"] for line in lines] == [str(i) for i in range(200)]
+
+
+def test_backups_bound_the_rotated_segments_without_monitoring(tmp_path: Path) -> None:
+    log = PredictionLog(tmp_path, max_bytes=1_000, backups=2, queue_size=1_000)
+    log.start()
+    for i in range(100):
+        log.append({"request_id": str(i)})
+        if i % 10 == 9:
+            time.sleep(0.06)
+    log.close()
+    assert len(list(tmp_path.glob(f"{SEGMENT_GLOB}.jsonl"))) == 2
+
+
+def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path: Path) -> None:
+    (tmp_path / LOG_FILE_NAME).write_bytes(b'{"request_id": "0", "inp')  # a crash mid-write
+    log = PredictionLog(tmp_path, max_bytes=10_000, backups=0, queue_size=10)
+    log.start()
+    log.append({"request_id": "1"})
+    log.close()
+    last = (tmp_path / LOG_FILE_NAME).read_text().splitlines()[-1]
+    assert json.loads(last)["request_id"] == "1"
 
 
 def test_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:

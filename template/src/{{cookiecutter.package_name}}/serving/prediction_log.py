@@ -1,9 +1,9 @@
-"""Append every prediction to a size-rotated JSONL file without slowing the response down.
+"""Append every prediction to a JSONL file without slowing the response down; keep every line.
 
 The standard library's logging does the work: the request path puts the record and its time
 on a bounded queue (nothing is formatted there, no `LogRecord` is built), a `QueueListener`
 thread takes every queued record at once, serialises them and writes them with one system
-call, and a `RotatingFileHandler` rotates. When the queue is full the record is dropped and
+call, and the file is rotated by renaming (below). When the queue is full the record is dropped and
 counted, never waited on: a slow disk must not become slow predictions. Shutdown writes every
 queued line. This log is what monitoring reads.
 
@@ -21,28 +21,54 @@ Record format (one JSON object a line, one line a request, UTF-8):
                                                                # for regression
      "shadow": null | {"model_version": "4", "predictions": [...], "probabilities": [...]}}
 
-Files: <PREDICTION_LOG_DIR>/predictions.jsonl, rotated to predictions.jsonl.1 ... .N
-(.1 is the newest) when the next line would pass PREDICTION_LOG_MAX_BYTES.
+Files in PREDICTION_LOG_DIR: every worker appends to `predictions.jsonl` (O_APPEND: one write
+a batch, so workers' lines never mix). Once it holds PREDICTION_LOG_MAX_BYTES, the worker
+about to write renames it to `predictions-<UTC time of rotation>-<pid>.jsonl` (names sort
+by time) and starts a new one; the other workers notice the rename at their next write. The
+service deletes nothing while PREDICTION_LOG_BACKUPS is 0: `compact-log` (monitoring) turns
+rotated segments into Parquet and applies the retention. With N > 0, the oldest rotated JSONL
+segments beyond N are deleted (for a project without monitoring).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import queue
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from logging.handlers import QueueListener, RotatingFileHandler
+from logging.handlers import QueueListener
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
 LOG_FILE_NAME = "predictions.jsonl"
+SEGMENT_GLOB = "predictions-*"
+_STAMP = "%Y%m%dT%H%M%S%fZ"
 _GATHER_S = 0.05
+
+logger = logging.getLogger(__name__)
 
 # What the request path queues: when the answer was ready (time.time()) and the record.
 _Entry = tuple[float, dict[str, Any]]
+
+
+def segment_name(rotated: datetime, pid: int) -> str:
+    return f"predictions-{rotated.astimezone(UTC).strftime(_STAMP)}-{pid}.jsonl"
+
+
+def segment_time(name: str) -> datetime | None:
+    """When a rotated segment (JSONL, or its Parquet compaction) was rotated; None otherwise."""
+    parts = name.split("-")
+    if len(parts) != 3 or parts[0] != "predictions":
+        return None
+    try:
+        return datetime.strptime(parts[1], _STAMP).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _json_line(entry: _Entry) -> bytes:
@@ -54,39 +80,62 @@ def _json_line(entry: _Entry) -> bytes:
     )
 
 
-class _RotatingJsonl(RotatingFileHandler):
-    """The stdlib's rotation (`doRollover`), written a batch at a time: the
-    stdlib `emit` stats, seeks and flushes for every record, and each of those system calls
-    hands the GIL back and forth with the event loop (measured: a third of the throughput)."""
+class _SegmentWriter:
+    """Appends a batch of lines with one write and rotates by renaming, never by deleting."""
 
     def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
-        super().__init__(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
-        self._size = path.stat().st_size
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self._stream = self._open()
+
+    def _open(self) -> BinaryIO:
+        stream = self.path.open("ab")
+        # A crash can leave half a line at the end: the next record starts on its own line.
+        size = os.fstat(stream.fileno()).st_size
+        if size:
+            with self.path.open("rb") as tail:
+                tail.seek(size - 1)
+                if tail.read(1) != b"\n":
+                    stream.write(b"\n")
+                    stream.flush()
+        return stream
 
     def write_batch(self, entries: list[_Entry]) -> None:
         try:
-            chunk: list[bytes] = []
-            for entry in entries:
-                line = _json_line(entry)
-                # Rotation stays per line: no file grows past maxBytes because of batching.
-                if self._size and self._size + len(line) > self.maxBytes:
-                    self._write(chunk)
-                    chunk = []
-                    self.doRollover()
-                    self._size = 0
-                chunk.append(line)
-                self._size += len(line)
-            self._write(chunk)
+            data = b"".join(_json_line(entry) for entry in entries)
+            size = self._current_size()
+            if size and size + len(data) > self.max_bytes:
+                self._rotate()
+            self._stream.write(data)
+            self._stream.flush()
         except Exception:
-            self.handleError(logging.makeLogRecord({"msg": "prediction log write failed"}))
+            logger.exception("prediction log write failed", extra={"records": len(entries)})
 
-    def _write(self, chunk: list[bytes]) -> None:
-        stream = self.stream
-        assert stream is not None  # opened by __init__ and doRollover (delay=False)
-        # orjson gives UTF-8 bytes: they go under the text layer (which never holds any text
-        # here) rather than being decoded and encoded again.
-        stream.buffer.write(b"".join(chunk))
-        stream.flush()
+    def _current_size(self) -> int:
+        """The size of predictions.jsonl, reopened first if another worker rotated it."""
+        try:
+            moved = self.path.stat().st_ino != os.fstat(self._stream.fileno()).st_ino
+        except FileNotFoundError:
+            moved = True
+        if moved:
+            self._stream.close()
+            self._stream = self._open()
+        return os.fstat(self._stream.fileno()).st_size
+
+    def _rotate(self) -> None:
+        segment = self.path.with_name(segment_name(datetime.now(UTC), os.getpid()))
+        with contextlib.suppress(FileNotFoundError):  # another worker rotated it a moment ago
+            self.path.rename(segment)
+        self._stream.close()
+        self._stream = self._open()
+        if self.backups:
+            rotated = sorted(self.path.parent.glob(f"{SEGMENT_GLOB}.jsonl"))
+            for old in rotated[: -self.backups]:
+                old.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class _BatchingListener(QueueListener):
@@ -95,8 +144,8 @@ class _BatchingListener(QueueListener):
     # What stop() queues and the stdlib's loop ends on, declared here since dequeue returns it.
     _sentinel = None
 
-    def __init__(self, records: queue.SimpleQueue[Any], writer: _RotatingJsonl) -> None:
-        super().__init__(records, writer)
+    def __init__(self, records: queue.SimpleQueue[Any], writer: _SegmentWriter) -> None:
+        super().__init__(records)
         self._records = records
         self._writer = writer
 
@@ -135,11 +184,12 @@ class PredictionLog:
         self._max_bytes = max_bytes
         self._backups = backups
         self._listener: QueueListener | None = None
+        self._writer: _SegmentWriter
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        writer = _RotatingJsonl(self.path, self._max_bytes, self._backups)
-        self._listener = _BatchingListener(self._queue, writer)
+        self._writer = _SegmentWriter(self.path, self._max_bytes, self._backups)
+        self._listener = _BatchingListener(self._queue, self._writer)
         self._listener.start()
 
     def append(self, prediction: dict[str, Any]) -> None:
@@ -153,6 +203,5 @@ class PredictionLog:
         """Write every queued line, then stop the writer (called on shutdown)."""
         if self._listener is not None:
             self._listener.stop()
-            for handler in self._listener.handlers:
-                handler.close()
+            self._writer.close()
             self._listener = None
