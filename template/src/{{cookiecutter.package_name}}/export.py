@@ -4,7 +4,8 @@
     schema.yaml      the contract it was trained on
     model.treelite   tree models only: the same trees as a treelite checkpoint, which serving
                      scores with numpy and treelite alone (see trees.py)
-    metadata.json    version, lineage, metrics, classes, and which scorer serving uses and why
+    metadata.json    version, lineage (with the training data's timestamp), metrics, classes,
+                     the drift reference (reference.py), and which scorer serving uses and why
 
 The treelite model is written only once it matches scikit-learn to 1e-9 on check rows: the
 held-out test split as it is, with its nullable columns missing, and with each categorical
@@ -36,7 +37,7 @@ from .features import categorical_indices
 from .registry import CHAMPION
 from .schema import ColumnType, Contract, TaskKind
 from .tracking import tracking_uri
-from .train import CONTRACT_ARTIFACT, EXAMPLE_ARTIFACT
+from .train import CONTRACT_ARTIFACT, EXAMPLE_ARTIFACT, REFERENCE_ARTIFACT
 from .trees import TREELITE_FILE, predict
 
 MODEL_DIR = "model"
@@ -84,6 +85,7 @@ def export_champion(name: str, destination: Path, check_data: Path) -> dict[str,
         )
         shutil.copyfile(next(Path(folder).glob("*.yaml")), destination / SCHEMA_FILE)
     tags = version.tags
+    trained_at = datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat()
     lineage = {
         "name": name,
         "version": str(version.version),
@@ -92,13 +94,17 @@ def export_champion(name: str, destination: Path, check_data: Path) -> dict[str,
         "git_commit": tags.get("git_commit", "unknown"),
         "data_hash": tags.get("data_hash", "unknown"),
         "params_hash": tags.get("params_hash", "unknown"),
-        "trained_at": datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(),
+        "trained_at": trained_at,
+        # Runs logged before the tag existed: the data is at least as old as the training.
+        "data_timestamp": run.data.tags.get("data_timestamp", trained_at),
         "metrics": {
             key.removeprefix("metric."): float(value)
             for key, value in sorted(tags.items())
             if key.startswith("metric.")
         },
-        "example": _logged_example(version.run_id),
+        "example": _logged_dict(version.run_id, EXAMPLE_ARTIFACT),
+        # None for runs logged before it existed: the service then counts no drift bins.
+        "reference": _logged_dict(version.run_id, REFERENCE_ARTIFACT),
     }
     model = mlflow.sklearn.load_model(str(destination / MODEL_DIR))
     return complete_export(destination, model, check_data, lineage)
@@ -186,10 +192,10 @@ def check_rows(table: pd.DataFrame, contract: Contract) -> dict[str, np.ndarray]
     return checks
 
 
-def _logged_example(run_id: str) -> dict[str, Any] | None:
-    """The training record logged with the run (None for runs logged before it existed)."""
+def _logged_dict(run_id: str, artifact: str) -> dict[str, Any] | None:
+    """A JSON artifact the train stage logged with the run (None for runs before it did)."""
     try:
-        example: dict[str, Any] = mlflow.artifacts.load_dict(f"runs:/{run_id}/{EXAMPLE_ARTIFACT}")
+        logged: dict[str, Any] = mlflow.artifacts.load_dict(f"runs:/{run_id}/{artifact}")
     except (MlflowException, OSError):
         return None
-    return example
+    return logged

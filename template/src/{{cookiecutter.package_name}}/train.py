@@ -10,10 +10,12 @@ import json
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 import skops.io
 from mlflow.data.pandas_dataset import from_pandas
@@ -25,6 +27,7 @@ from sklearn.pipeline import Pipeline
 
 from .config import ModelParams, ModelType, Params
 from .features import build_preprocessor, categorical_indices, features_and_target
+from .reference import profile, scores
 from .schema import Contract
 from .tracking import git_commit, model_requirements, package_versions, use_experiment
 
@@ -32,6 +35,8 @@ MODEL_ARTIFACT = "model"
 CONTRACT_ARTIFACT = "contract"
 # A real training record, logged with the run: the service shows it as its example request.
 EXAMPLE_ARTIFACT = "example_record.json"
+# How the training rows fall into bins per feature and score: the service's drift reference.
+REFERENCE_ARTIFACT = "reference_profile.json"
 # What each model type does with the encoded matrix, for the model card.
 MODEL_DESCRIPTIONS = {
     ModelType.HIST_GRADIENT_BOOSTING: (
@@ -133,6 +138,8 @@ def train_and_log(
             {
                 "git_commit": commit,
                 "data_hash": data_hash,
+                # When the training table was last written: the service reports its age.
+                "data_timestamp": _modified_at(params.data.raw),
                 "params_hash": params.digest(),
                 "task": contract.target.kind.value,
             }
@@ -149,6 +156,7 @@ def train_and_log(
         mlflow.log_dict(package_versions(), "environment.json")
         mlflow.log_artifact(str(params.data.contract), CONTRACT_ARTIFACT)
         mlflow.log_dict(example_record(train, contract), EXAMPLE_ARTIFACT)
+        mlflow.log_dict(reference_profile(model, train, contract), REFERENCE_ARTIFACT)
         features, _ = features_and_target(train.head(50), contract)
         model_info = mlflow.sklearn.log_model(
             model,
@@ -177,6 +185,19 @@ def example_record(table: pd.DataFrame, contract: Contract) -> dict[str, Any]:
         str(name): None if pd.isna(value) else value.item() if hasattr(value, "item") else value
         for name, value in row.items()
     }
+
+
+def reference_profile(model: Any, table: pd.DataFrame, contract: Contract) -> dict[str, Any]:
+    """The drift reference of the model's training rows (see reference.py)."""
+    matrix, _ = features_and_target(table, contract)
+    classifier = contract.target.is_classification
+    probabilities = model.predict_proba(matrix) if classifier else None
+    values = model.predict(matrix) if probabilities is None else np.empty(0)
+    return profile(matrix, contract, scores(probabilities, values))
+
+
+def _modified_at(path: Path) -> str:
+    return datetime.fromtimestamp(Path(path).stat().st_mtime, UTC).isoformat()
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

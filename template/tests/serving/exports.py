@@ -21,7 +21,7 @@ from {{ cookiecutter.package_name }}.evaluate import score
 from {{ cookiecutter.package_name }}.export import MODEL_DIR, SCHEMA_FILE, complete_export
 from {{ cookiecutter.package_name }}.features import split_table
 from {{ cookiecutter.package_name }}.schema import Contract
-from {{ cookiecutter.package_name }}.train import example_record, fit_model, skops_options
+from {{ cookiecutter.package_name }}.train import example_record, fit_model, reference_profile, skops_options
 
 PACKAGE = Path(export.__file__).parent
 # Everything an export depends on: conftest's cache of exports is keyed by these files.
@@ -66,8 +66,10 @@ def write_export(
         "data_hash": "sample",
         "params_hash": params.digest(),
         "trained_at": "2026-11-25T00:00:00+00:00",
+        "data_timestamp": "2026-11-24T00:00:00+00:00",
         "metrics": score(model, test, contract, params.evaluate.threshold),
         "example": example_record(train, contract),
+        "reference": reference_profile(model, train, contract),
     }
     with tempfile.TemporaryDirectory() as scratch:
         check_data = Path(scratch) / "test.parquet"

@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 
 from . import routes
 from .contract_models import RequestTypes, build_request_types
+from .live_drift import LiveDrift
 from .logs import configure_logging
 from .metrics import ServingMetrics
 from .middleware import ObservingMiddleware
@@ -52,11 +53,13 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         settings.max_batch_rows,
         model.metadata.get("example"),
     )
+    drift = LiveDrift(metrics)
+    drift.use(model)
     log = _prediction_log(settings, metrics)
     shadow = _shadow(settings, model, log, metrics)
     slot = ModelSlot(model, loader=lambda: load_primary(settings))
     state = routes.Serving(
-        settings, slot, metrics, PredictService(slot, types, metrics, log, shadow)
+        settings, slot, metrics, PredictService(slot, types, metrics, log, shadow, drift)
     )
     # One prediction now, so the first client does not pay for lazy initialisation.
     warm_up, _ = types.to_columns(types.adapter.validate_python(types.example_record))
@@ -64,7 +67,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for worker in (log, shadow):
+        for worker in (log, shadow, drift):
             if worker is not None:
                 worker.start()
         # `kill -HUP <pid>` reloads like POST /admin/reload (single process; with --workers,
@@ -76,7 +79,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         yield
         # uvicorn has stopped accepting connections and finished in-flight requests here.
         state.draining = True
-        for worker in (shadow, log):
+        for worker in (shadow, log, drift):
             if worker is not None:
                 worker.close()
         metrics.close()

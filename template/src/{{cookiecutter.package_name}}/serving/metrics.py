@@ -76,6 +76,42 @@ class ServingMetrics:
             registry=registry,
             multiprocess_mode="livemax",
         )
+        # Live drift (live_drift.py): rows counted into the served model's reference bins,
+        # beside the reference's own shares; Prometheus' rules turn the two into a PSI.
+        self.feature_values = Counter(
+            "feature_values",
+            "Values received by feature and reference bin (decile, category, missing, or "
+            "unknown: scored as missing, or refused with a 422 when unknown categories are).",
+            ["feature", "bin"],
+            registry=registry,
+        )
+        self.feature_reference_share = Gauge(
+            "feature_reference_share",
+            "Share of the served model's training rows in each feature_values bin.",
+            ["feature", "bin"],
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
+        self.score_values = Counter(
+            "prediction_score_values",
+            "Predicted rows by reference decile of their score (as prediction_score).",
+            ["bin"],
+            registry=registry,
+        )
+        self.score_reference_share = Gauge(
+            "prediction_score_reference_share",
+            "Share of the served model's training rows in each prediction_score_values bin.",
+            ["bin"],
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
+        self.model_data_timestamp = Gauge(
+            "model_data_timestamp_seconds",
+            "When the served model's training data was written (Unix time): time() minus this "
+            "is its age.",
+            registry=registry,
+            multiprocess_mode="livemostrecent",
+        )
         self.prediction_log_dropped = Counter(
             "prediction_log_dropped",
             "Prediction log records dropped because the writer queue was full.",

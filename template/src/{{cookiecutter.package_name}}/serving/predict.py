@@ -17,9 +17,11 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
+from ..reference import scores
 from .contract_models import RequestTypes
+from .live_drift import LiveDrift
 from .metrics import ServingMetrics
-from .model_store import LoadedModel
+from .model_store import LoadedModel, Prediction
 from .prediction_log import PredictionLog
 from .runtime import ModelSlot, ShadowScorer
 
@@ -36,10 +38,12 @@ class PredictService:
         metrics: ServingMetrics,
         prediction_log: PredictionLog | None,
         shadow: ShadowScorer | None,
+        drift: LiveDrift,
     ) -> None:
         self.slot = slot
         self.types = types
         self.metrics = metrics
+        self.drift = drift
         self.prediction_log = prediction_log
         self.shadow = shadow
         self._validate_json = types.adapter.validate_json
@@ -57,6 +61,7 @@ class PredictService:
                 {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
                 for e in exc.errors(include_url=False)
             ]
+            self.drift.refused(errors)
             return 422, orjson.dumps({"detail": errors})
         current = self.slot.current
         columns, rows = self.types.to_columns(parsed)
@@ -76,7 +81,7 @@ class PredictService:
             },
             option=orjson.OPT_SERIALIZE_NUMPY,
         )
-        self._observe(current, labels, result.probabilities, rows)
+        self._observe(current, labels, result, matrix, columns)
         if self.prediction_log is not None:
             record = {
                 "request_id": request_id,
@@ -97,26 +102,30 @@ class PredictService:
         return 200, content
 
     def _observe(
-        self, model: LoadedModel, labels: list[Any], probabilities: np.ndarray | None, rows: int
+        self,
+        model: LoadedModel,
+        labels: list[Any],
+        result: Prediction,
+        matrix: np.ndarray,
+        columns: dict[str, list[Any]],
     ) -> None:
+        rows = len(labels)
         self.metrics.batch_rows.observe(rows)
         version = model.version
-        if probabilities is None:
+        if result.probabilities is None:
             self._counter(version, "value").inc(rows)
-            scores = labels[:SCORE_SAMPLE_ROWS]
+        elif rows == 1:
+            self._counter(version, str(labels[0])).inc()
         else:
-            if rows == 1:
-                self._counter(version, str(labels[0])).inc()
-            else:
-                for label, count in Counter(labels).items():
-                    self._counter(version, str(label)).inc(count)
-            sample = probabilities[:SCORE_SAMPLE_ROWS]
-            scores = (sample[:, -1] if sample.shape[1] == 2 else sample.max(axis=1)).tolist()
+            for label, count in Counter(labels).items():
+                self._counter(version, str(label)).inc(count)
+        row_scores = scores(result.probabilities, result.predictions)
         histogram = self._histograms.get(version)
         if histogram is None:
             histogram = self._histograms[version] = self.metrics.scores.labels(version)
-        for score in scores:
+        for score in row_scores[:SCORE_SAMPLE_ROWS].tolist():
             histogram.observe(score)
+        self.drift.observe(model, matrix, columns, row_scores)
 
     def _counter(self, version: str, label: str) -> Any:
         counter = self._counters.get((version, label))
