@@ -51,6 +51,8 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
             "tests/monitoring",
             "monitoring",
             ".github/workflows/retrain.yml",
+            "bench/drift.py",
+            "bench/evidently_drift.py",
         ),
     ),
 }
