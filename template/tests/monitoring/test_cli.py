@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,9 +12,12 @@ import yaml
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
+from {{ cookiecutter.package_name }}.data import make_sample
+from {{ cookiecutter.package_name }}.monitoring.cli import DRIFT_EXIT
 from {{ cookiecutter.package_name }}.schema import Contract
 from {{ cookiecutter.package_name }}.serving.prediction_log import segment_name
 
+from .conftest import CHAMPION, LogTraffic
 from .test_log_store import record, write_segment
 
 
@@ -35,3 +40,30 @@ def test_compact_log_names_a_bad_setting(make_project: Callable[..., Path]) -> N
     result = CliRunner().invoke(app, ["compact-log"])
     assert result.exit_code == 1
     assert "retention_days" in result.output
+
+
+def test_monitor_exit_codes(
+    project: Path, log_traffic: LogTraffic, contract: Contract, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    empty = runner.invoke(app, ["monitor", "--fail-on-drift"])
+    assert empty.exit_code == 0, empty.output
+    assert "No traffic in window" in empty.output
+
+    table = make_sample(contract, 300, seed=31)
+    table["age"] = 90
+    log_traffic(table)
+    drifted = runner.invoke(app, ["monitor", "--last", "5", "--out-dir", str(tmp_path)])
+    assert drifted.exit_code == 0, drifted.output
+    assert "drifted features: age" in drifted.output
+    assert json.loads((tmp_path / "drift.json").read_text())["window"]["requests"] == 5
+    failing = runner.invoke(app, ["monitor", "--fail-on-drift"])
+    assert failing.exit_code == DRIFT_EXIT
+    assert (project / "reports" / "drift.html").is_file()
+
+
+def test_monitor_names_what_is_wrong(project: Path) -> None:
+    shutil.rmtree(project / CHAMPION)
+    result = CliRunner().invoke(app, ["monitor"])
+    assert result.exit_code == 1
+    assert "metadata.json: no exported champion" in result.output

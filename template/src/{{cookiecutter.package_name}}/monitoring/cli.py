@@ -3,6 +3,7 @@ the commands so `--help` answers at once."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -40,3 +41,68 @@ def compact_log(
             f"{log.directory}/rejected/",
             err=True,
         )
+
+
+# Exit code of `monitor --fail-on-drift` when the verdict is drift (1 is an error).
+DRIFT_EXIT = 3
+
+
+@app.command()
+def monitor(
+    since: Annotated[
+        datetime | None, typer.Option(help="Start of the window (ISO, UTC if no zone).")
+    ] = None,
+    until: Annotated[datetime | None, typer.Option(help="End of the window (ISO).")] = None,
+    last: Annotated[int | None, typer.Option(help="The newest N requests instead.")] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="CSV/Parquet: request_id, [row], the target, [numeric KPI columns]."),
+    ] = None,
+    fail_on_drift: Annotated[
+        bool, typer.Option("--fail-on-drift", help=f"Exit {DRIFT_EXIT} on drift.")
+    ] = False,
+    out_dir: Annotated[Path, typer.Option(help="Where drift.json/.md/.html go.")] = Path("reports"),
+    model_dir: Annotated[Path, typer.Option(help="The exported champion.")] = Path(
+        "models/champion"
+    ),
+    params_file: Annotated[
+        Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
+    ] = Path("params.yaml"),
+) -> None:
+    """Drift of the champion's features, predictions and (with --labels) metrics over a
+    window of the prediction log (default: the last monitoring.drift.window_hours)."""
+    from ..config import ConfigError, load_params
+    from ..data import DataError
+    from ..schema import ContractError
+    from ..serving.model_store import ModelLoadError
+    from .log_store import LogError
+    from .monitor import monitor as run_monitor
+    from .reference import LineageError
+    from .report import VERDICTS, write_reports
+
+    try:
+        params = load_params(params_file)
+        report = run_monitor(params, model_dir, since=since, until=until, last=last, labels=labels)
+        paths = write_reports(report, out_dir)
+    except (
+        ConfigError,
+        ContractError,
+        DataError,
+        LineageError,
+        LogError,
+        ModelLoadError,
+        OSError,
+    ) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    window = report["window"]
+    typer.echo(
+        f"{VERDICTS[report['verdict']]}: v{report['model_version']}, {window['rows']:,} rows "
+        f"of {window['requests']:,} requests; drifted features: "
+        f"{', '.join(report['drifted_features']) or 'none'}"
+    )
+    if window["corrupt_lines"]:
+        typer.echo(f"warning: {window['corrupt_lines']} corrupt log line(s) skipped", err=True)
+    typer.echo(f"reports: {', '.join(str(path) for path in paths)}")
+    if fail_on_drift and report["verdict"] == "drift":
+        raise typer.Exit(DRIFT_EXIT)

@@ -288,7 +288,7 @@ class _Categorical:
         self.total = 0
 
     def _counts(self, series: pd.Series) -> Counter[str]:
-        key = _boolean_key if self.boolean else str
+        key = _boolean_key if self.boolean else category_key
         counts: Counter[str] = Counter()
         for value, count in series.value_counts(dropna=True).items():
             counts[key(value)] += int(count)
@@ -368,6 +368,14 @@ def _floats(series: pd.Series) -> np.ndarray:
     return np.asarray(pd.to_numeric(series, errors="coerce"), dtype=np.float64)
 
 
+def category_key(value: Any) -> str:
+    """A category as text; a whole float is the integer it stands for (a class label 1 read
+    back as 1.0 is still "1")."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _boolean_key(value: Any) -> str:
     if isinstance(value, str):
         return value.strip().lower()
@@ -375,4 +383,5 @@ def _boolean_key(value: Any) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.4g}"
+    """A bin edge as people read it: 23,740 rather than 2.374e+04."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
