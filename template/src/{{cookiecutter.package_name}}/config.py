@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from .schema import TaskKind
 from .yaml_model import load_yaml_model
@@ -209,6 +209,14 @@ class LogParams(_Strict):
 
 class RetrainParams(_Strict):
     """`make retrain` and its webhook (monitoring/retrain.py)."""
+
+    # New labelled rows (CSV or Parquet, the contract's columns) wait here.
+    inbox: Path = Path("data/inbox")
+    # Where a promoted champion is exported: the folder the service reloads (its MODEL_DIR).
+    model_dir: Path = Path("models/champion")
+    # The running service to hot-swap (env SERVICE_URL wins; empty: export only).
+    service_url: AnyHttpUrl | None = None
+    reload_timeout: float = Field(default=60, gt=0)  # seconds the service may take to reload
 
 
 class MonitoringParams(_Strict):

@@ -9,7 +9,12 @@ from typing import Annotated
 
 import typer
 
+from .trigger import Reason
+
 app = typer.Typer()
+
+# `retrain` exits 4 when another retrain holds the lock (0: promoted or refused by the gate).
+ALREADY_RUNNING = 4
 
 
 @app.command("compact-log")
@@ -106,3 +111,64 @@ def monitor(
     typer.echo(f"reports: {', '.join(str(path) for path in paths)}")
     if fail_on_drift and report["verdict"] == "drift":
         raise typer.Exit(DRIFT_EXIT)
+
+
+@app.command()
+def retrain(
+    reason: Annotated[Reason, typer.Option(help="What triggered it; the audit log records it.")],
+    report: Annotated[
+        Path | None, typer.Option(help="The drift report behind it, e.g. reports/drift.json.")
+    ] = None,
+    params_file: Annotated[
+        Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
+    ] = Path("params.yaml"),
+) -> None:
+    """New labelled rows from the inbox -> checks -> raw table -> dvc repro (the gate) ->
+    export and hot swap when promoted. Exit 0 promoted or refused, 1 error, 4 already running."""
+    from ..config import ConfigError, load_params
+    from ..data import DataError
+    from ..schema import ContractError
+    from .retrain import RetrainError
+    from .retrain import retrain as run_retrain
+    from .trigger import AlreadyRunningError, ReportError, Trigger, acquire_lock
+
+    try:
+        lock = acquire_lock()
+    except AlreadyRunningError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(ALREADY_RUNNING) from None
+    try:
+        entry = run_retrain(Trigger(reason, report), load_params(params_file), typer.echo)
+    except (ConfigError, ContractError, DataError, ReportError, RetrainError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        lock.close()
+    typer.echo(f"retrain ({reason.value}): {entry['outcome']}")
+
+
+@app.command()
+def webhook(
+    host: Annotated[str, typer.Option(envvar="WEBHOOK_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="WEBHOOK_PORT")] = 8001,
+    params_file: Annotated[
+        Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
+    ] = Path("params.yaml"),
+) -> None:
+    """Alertmanager's webhook receiver: POST /alertmanager with `Authorization: Bearer
+    $RETRAIN_TOKEN`; a firing alert labelled action="retrain" starts a retrain."""
+    import logging
+    import os
+
+    import uvicorn
+
+    from .webhook import create_app, retrain_job
+
+    token = os.environ.get("RETRAIN_TOKEN", "")
+    if not token:
+        typer.echo("error: RETRAIN_TOKEN is not set: the webhook needs a token", err=True)
+        raise typer.Exit(1)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(create_app(token, retrain_job(params_file)), host=host, port=port)
