@@ -1,0 +1,135 @@
+"""Open a page in headless Chromium and see what it requested, with no library in between.
+
+Chromium speaks the DevTools protocol over `--remote-debugging-pipe`: JSON messages ended by
+NUL, read from its fd 3 and written to its fd 4. That is enough to record every request the
+page makes (`Network.requestWillBeSent`), every one that failed (`Network.loadingFailed`),
+and to evaluate an expression in the loaded page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Without a display, with a profile of its own, and nothing that calls home.
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        pytest.skip("chromium is not installed and cannot be here (no apt-get as root)")
+    pytest.fail("chromium is missing: `apt-get install chromium` (.ci/run installs it)")
+
+
+@dataclass
+class PageVisit:
+    requested: list[str] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    value: Any = None  # what the expression returned
+
+
+def visit(url: str, expression: str, profile: Path, timeout: float = 60.0) -> PageVisit:
+    """Load `url` until its load event, then evaluate `expression` (JSON-serialisable)."""
+    to_browser, from_browser = os.pipe(), os.pipe()
+
+    def wire_fds() -> None:  # in the child: its fd 3 reads our writes, its fd 4 writes to us
+        read_end, write_end = os.dup(to_browser[0]), os.dup(from_browser[1])
+        os.dup2(read_end, 3)
+        os.dup2(write_end, 4)
+
+    browser = subprocess.Popen(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe"],
+        close_fds=False,
+        preexec_fn=wire_fds,  # the test process starts no threads of its own
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(to_browser[0])
+    os.close(from_browser[1])
+    session = _Session(to_browser[1], from_browser[0], time.monotonic() + timeout)
+    try:
+        target = session.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        attached = session.call("Target.attachToTarget", {"targetId": target, "flatten": True})
+        session.id = attached["sessionId"]
+        session.call("Network.enable")
+        session.call("Page.enable")
+        session.call("Page.navigate", {"url": url})
+        session.wait(lambda message: message.get("method") == "Page.loadEventFired")
+        result = session.call(
+            "Runtime.evaluate",
+            {"expression": f"JSON.stringify({expression})", "returnByValue": True},
+        )
+        events = session.events
+        return PageVisit(
+            requested=[
+                m["params"]["request"]["url"]
+                for m in events
+                if m.get("method") == "Network.requestWillBeSent"
+            ],
+            failed=[m["params"] for m in events if m.get("method") == "Network.loadingFailed"],
+            value=json.loads(result["result"]["value"]),
+        )
+    finally:
+        browser.kill()
+        browser.wait()
+        os.close(to_browser[1])
+        os.close(from_browser[0])
+
+
+class _Session:
+    def __init__(self, writer: int, reader: int, deadline: float) -> None:
+        self.writer, self.reader, self.deadline = writer, reader, deadline
+        self.id: str | None = None
+        self.events: list[dict[str, Any]] = []
+        self._buffer = b""
+        self._last = 0
+
+    def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self._last += 1
+        number = self._last
+        message: dict[str, Any] = {"id": number, "method": method, "params": params or {}}
+        if self.id is not None:
+            message["sessionId"] = self.id
+        os.write(self.writer, json.dumps(message).encode() + b"\0")
+        reply = self.wait(lambda m: m.get("id") == number)
+        if "error" in reply:
+            raise RuntimeError(f"{method}: {reply['error']}")
+        result: dict[str, Any] = reply.get("result", {})
+        return result
+
+    def wait(self, wanted: Any) -> dict[str, Any]:
+        while True:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                message: dict[str, Any] = json.loads(raw)
+                self.events.append(message)
+                if wanted(message):
+                    return message
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("chromium did not answer in time")
+            if select.select([self.reader], [], [], left)[0]:
+                chunk = os.read(self.reader, 1 << 16)
+                if not chunk:
+                    raise EOFError("chromium closed its DevTools pipe")
+                self._buffer += chunk
