@@ -67,3 +67,18 @@ def test_monitor_names_what_is_wrong(project: Path) -> None:
     result = CliRunner().invoke(app, ["monitor"])
     assert result.exit_code == 1
     assert "metadata.json: no exported champion" in result.output
+
+
+def test_monitor_window_flags(project: Path, log_traffic: LogTraffic, contract: Contract) -> None:
+    log_traffic(make_sample(contract, 200, seed=32))
+    runner = CliRunner()
+    now = datetime.now(UTC)
+    inside = runner.invoke(app, ["monitor", "--since", (now - timedelta(hours=2)).isoformat()])
+    assert "of 8 requests" in inside.output, inside.output
+    # Without a zone a time is UTC: a window of 2000 holds nothing.
+    before = runner.invoke(app, ["monitor", "--since", "2000-01-01", "--until", "2000-01-02T00:00"])
+    assert before.exit_code == 0
+    assert "No traffic in window" in before.output
+    bad = runner.invoke(app, ["monitor", "--since", "yesterday"])
+    assert bad.exit_code == 2
+    assert "--since" in bad.output

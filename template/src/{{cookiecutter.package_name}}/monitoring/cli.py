@@ -3,7 +3,7 @@ the commands so `--help` answers at once."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -52,12 +52,25 @@ def compact_log(
 DRIFT_EXIT = 3
 
 
+def _moment(value: str | None, flag: str) -> datetime | None:
+    """An ISO time from the command line; without a zone it is UTC, the log's own."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO time (e.g. 2026-11-25T00:00Z)", param_hint=flag
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @app.command()
 def monitor(
     since: Annotated[
-        datetime | None, typer.Option(help="Start of the window (ISO, UTC if no zone).")
+        str | None, typer.Option(help="Start of the window, ISO time (UTC if no zone).")
     ] = None,
-    until: Annotated[datetime | None, typer.Option(help="End of the window (ISO).")] = None,
+    until: Annotated[str | None, typer.Option(help="End of the window, ISO time.")] = None,
     last: Annotated[int | None, typer.Option(help="The newest N requests instead.")] = None,
     labels: Annotated[
         Path | None,
@@ -87,7 +100,14 @@ def monitor(
 
     try:
         params = load_params(params_file)
-        report = run_monitor(params, model_dir, since=since, until=until, last=last, labels=labels)
+        report = run_monitor(
+            params,
+            model_dir,
+            since=_moment(since, "--since"),
+            until=_moment(until, "--until"),
+            last=last,
+            labels=labels,
+        )
         paths = write_reports(report, out_dir)
     except (
         ConfigError,
