@@ -25,7 +25,7 @@ import argparse
 import json
 import math
 import os
-import resource
+import re
 import shutil
 import subprocess
 import sys
@@ -65,16 +65,22 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of each table")
     parser.add_argument("--log-rows", type=int, default=10_000_000, help="rows of the big log")
     parser.add_argument("--skip-evidently", action="store_true", help="our side only")
+    parser.add_argument(
+        "--parts", default="speed,format,memory", help="which of speed, format, memory to run"
+    )
     parser.add_argument("--step", nargs=2, help=argparse.SUPPRESS)  # a measured child step
     args = parser.parse_args()
     if args.step:
         return _child(*args.step)
     with tempfile.TemporaryDirectory(prefix="bench-drift-") as scratch:
         folder = Path(scratch)
-        if not _speed(folder / "tables", args.rows, args.skip_evidently):
+        parts = args.parts.split(",")
+        if "speed" in parts and not _speed(folder / "tables", args.rows, args.skip_evidently):
             return 1
-        _format(folder / "format", min(args.rows, args.log_rows))
-        _memory(folder / "big", args.log_rows)
+        if "format" in parts:
+            _format(folder / "format", min(args.rows, args.log_rows))
+        if "memory" in parts:
+            _memory(folder / "big", args.log_rows)
     return 0
 
 
@@ -358,7 +364,10 @@ def _child(step: str, folder_name: str) -> int:
                 pass
         rows = window.rows
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec, so a child started by
+    # a large parent would report the parent's size.
+    status = Path("/proc/self/status").read_text()
+    peak_mb = int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "rows": rows}))
     return 0
 

@@ -171,6 +171,7 @@ def test_retention_deletes_only_old_compacted_data(tmp_path: Path, contract: Con
     assert segments(tmp_path) == [recent.with_suffix(".parquet"), rotating, active]
 
 
-def test_naive_times_are_refused(tmp_path: Path, contract: Contract) -> None:
-    with pytest.raises(ValueError, match="time zone"):
-        read_log(tmp_path, contract, since=datetime(2026, 1, 1))
+def test_times_without_a_zone_are_utc(three_kinds: Path, contract: Contract) -> None:
+    naive = T0.replace(tzinfo=None) + timedelta(minutes=4)
+    rows = frame(three_kinds, contract, since=naive)
+    assert rows["request_id"].unique().tolist() == ["r4", "r5"]

@@ -98,12 +98,13 @@ def read_log(
     until: datetime | None = None,
     last: int | None = None,
 ) -> LogWindow:
-    """The requests logged in [since, until), or the newest `last` of them.
+    """The requests logged in [since, until) (UTC when a time has no zone), or the newest
+    `last` of them.
 
     Counters are computed here from the light columns (time, row, version); with `last`,
     segments are read newest first and older ones are not opened once `last` is reached.
     """
-    since, until = _utc(since, "since"), _utc(until, "until")
+    since, until = _utc(since), _utc(until)
     if last is not None and last < 1:
         raise LogError(f"--last must be at least 1, got {last}")
     window = LogWindow(contract, since, until)
@@ -173,10 +174,11 @@ def _count_after(window: LogWindow, path: Path, skip: int) -> tuple[int, int, di
     return requests, rows, dict(versions)
 
 
-def _utc(moment: datetime | None, name: str) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        raise LogError(f"{name}={moment.isoformat()}: give a time zone (e.g. 2026-11-25T00:00Z)")
-    return None if moment is None else moment.astimezone(UTC)
+def _utc(moment: datetime | None) -> datetime | None:
+    """The log's times are UTC, so a time without a zone is taken as UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _frames(
@@ -293,9 +295,7 @@ def _input_columns(contract: Contract) -> list[tuple[str, ColumnType | None]]:
 
 def _typed(values: list[Any], kind: ColumnType | None) -> Any:
     if kind is None or kind is ColumnType.CATEGORICAL:
-        return pd.Series(
-            np.array([None if v is None else str(v) for v in values], dtype=object), dtype="str"
-        )
+        return pd.Series(values, dtype="str")  # None -> NaN; an integer id -> its digits
     try:
         return np.array(values, dtype=np.float64)  # None -> NaN, booleans -> 0.0 / 1.0
     except (TypeError, ValueError):
