@@ -47,7 +47,7 @@ for first in range(0, len(table), 25):
         "timestamp": (start + timedelta(seconds=first)).isoformat(),
         "model_name": model.name, "model_version": model.version, "latency_ms": 1.0,
         "rows": 25, "inputs": inputs,
-        "outputs": {"predictions": scored.predictions[part], "classes": model.classes,
+        "outputs": {"predictions": scored.predictions[part].tolist(), "classes": model.classes,
                     "probabilities": scored.probabilities[part]},
         "shadow": None,
     }, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE))

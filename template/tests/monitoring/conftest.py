@@ -75,7 +75,7 @@ def log_traffic(project: Path) -> LogTraffic:
             ids.append(request_id)
             inputs = {n: [_json(v) for v in table[n].iloc[part]] for n in names}
             outputs: dict[str, Any] = {
-                "predictions": scored.predictions[part],
+                "predictions": scored.predictions[part].tolist(),
                 "classes": model.classes,
                 "probabilities": (
                     scored.probabilities[part] if scored.probabilities is not None else None
