@@ -155,6 +155,7 @@ def test_generated_project(
     assert (project / "src" / recorded["package_name"] / "monitoring").is_dir() == monitoring
     assert (project / "tests" / "monitoring").is_dir() == monitoring
     assert (project / "monitoring" / "prometheus.yml").is_file() == monitoring
+    assert (project / "bench" / "drift.py").is_file() == monitoring
 
     early = run(["make", "pipeline"], project, check=False)
     assert early.returncode != 0

@@ -41,21 +41,44 @@ def test_first_commit_signs_with_the_project_author_and_runs_once(tmp_path: Path
 
 
 def answers(**overrides: object) -> dict[str, object]:
-    base = {"package_name": "credit_risk", "include_serving": True, "deployment": "docker"}
+    base = {
+        "package_name": "credit_risk",
+        "include_serving": True,
+        "include_monitoring": True,
+        "deployment": "docker",
+    }
     return {**base, "ci": "github", **overrides}
 
 
 def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     hook = load_hook()
     assert hook.unwanted(answers()) == []
-    assert hook.unwanted(answers(include_serving="false", deployment="none", ci="none")) == [
+    nothing = answers(
+        include_serving="false", include_monitoring="false", deployment="none", ci="none"
+    )
+    assert hook.unwanted(nothing) == [
+        ".github/workflows/retrain.yml",
+        "src/credit_risk/monitoring",
+        "bench/evidently_drift.py",
         "src/credit_risk/serving",
         "bench/check_image.py",
+        "tests/monitoring",
+        "bench/drift.py",
         "tests/serving",
         ".dockerignore",
         "Dockerfile",
+        "monitoring",
         ".github",
         "bench",
+    ]
+    # The monitoring part owns its benchmarks inside the serving part's folder.
+    assert hook.unwanted(answers(include_monitoring="false")) == [
+        ".github/workflows/retrain.yml",
+        "src/credit_risk/monitoring",
+        "bench/evidently_drift.py",
+        "tests/monitoring",
+        "bench/drift.py",
+        "monitoring",
     ]
     # The container part owns its file inside the serving part's folder.
     assert hook.unwanted(answers(deployment="none")) == [
