@@ -104,10 +104,20 @@ def test_labels_are_joined_and_unknown_ids_counted(
     assert next(iter(concept_check.values()))["status"] in ("ok", "drift")
 
 
-def test_labels_without_the_target_are_named(
-    project: Path, log_traffic: LogTraffic, contract: Contract
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ({"request_id": ["x"]}, "need the column"),
+        ({"request_id": ["x", "y"], "target": [1, None]}, "missing on 1 row"),
+        ({"request_id": ["x", "x"], "target": [1, 1]}, r"1 label\(s\) repeat .*e.g. x"),
+        ({"request_id": ["x"], "row": ["first"], "target": [1]}, "`row` must hold"),
+        ({"request_id": ["x"], "target": [1], "region": ["north"]}, "must be numeric: region"),
+    ],
+)
+def test_bad_labels_are_named(
+    project: Path, contract: Contract, labels: dict[str, Any], message: str
 ) -> None:
-    log_traffic(make_sample(contract, 100, seed=17))
-    pd.DataFrame({"request_id": ["x"]}).to_csv(project / "labels.csv", index=False)
-    with pytest.raises(DataError, match=contract.target.name):
+    table = pd.DataFrame(labels).rename(columns={"target": contract.target.name})
+    table.to_csv(project / "labels.csv", index=False)
+    with pytest.raises(DataError, match=message):
         run(project, labels=project / "labels.csv")

@@ -1,4 +1,4 @@
-"""One run of `{{ cookiecutter.project_slug }} monitor`: the champion's reference against a window of the log.
+"""One `monitor` run: the champion's reference against a window of the prediction log.
 
 The window is read once, a chunk at a time. Rows the champion served feed the feature and
 prediction checks; rows of other model versions are counted apart (`window.other_versions`),
@@ -192,7 +192,19 @@ class _LabelJoin:
                 f"{', '.join(not_numeric)}"
             )
         table["request_id"] = table["request_id"].astype(str)
-        table["row"] = pd.to_numeric(table["row"], errors="raise").astype("int64")
+        try:
+            table["row"] = pd.to_numeric(table["row"]).astype("int64")
+        except (ValueError, TypeError):
+            raise DataError(f"{path}: `row` must hold whole numbers") from None
+        unlabelled = int(table[target].isna().sum())
+        if unlabelled:
+            raise DataError(f"{path}: {target} is missing on {unlabelled} row(s)")
+        twice = table.duplicated(JOIN_KEYS)
+        if twice.any():
+            raise DataError(
+                f"{path}: {int(twice.sum())} label(s) repeat a (request_id, row), e.g. "
+                f"{table.loc[twice, 'request_id'].iloc[0]}"
+            )
         self.path = path
         self.labels = table.assign(_label=np.arange(len(table)))
         self.target = target
