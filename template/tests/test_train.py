@@ -36,15 +36,18 @@ def test_run_logs_model_lineage_and_environment(
             "tracking": params.tracking.model_copy(update={"experiment_name": "test-train"}),
         }
     )
-    run = train_and_log(train, contract, params, data_hash="abc123")
+    stamp = "2026-11-01T00:00:00+00:00"
+    run = train_and_log(train, contract, params, data_hash="abc123", data_timestamp=stamp)
     logged = mlflow.get_run(run.run_id)
     assert logged.data.tags["data_hash"] == "abc123"
+    assert logged.data.tags["data_timestamp"] == stamp
     assert logged.data.tags["params_hash"] == params.digest()
     assert "git_commit" in logged.data.tags
     assert logged.data.params["model.type"] == params.model.type.value
     assert logged.inputs.dataset_inputs[0].dataset.name == "train"
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.run_id)}
     assert {"environment.json", "contract", "example_record.json"} <= artifacts
+    assert "reference_profile.json" in artifacts
     example = mlflow.artifacts.load_dict(f"runs:/{run.run_id}/example_record.json")
     assert set(example) == set(contract.feature_names)
     assert None not in example.values()  # a complete record documents every field

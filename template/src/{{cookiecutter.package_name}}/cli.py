@@ -125,13 +125,16 @@ def train(params_file: ParamsOption = Path("params.yaml")) -> None:
         from .config import load_params
         from .features import TRAIN_FILE, read_split
         from .schema import Contract
-        from .tracking import file_md5
+        from .tracking import file_md5, file_modified
         from .train import train_and_log
 
         params = load_params(params_file)
         contract = Contract.load(params.data.contract)
         table = read_split(params.data.processed_dir, TRAIN_FILE)
-        run = train_and_log(table, contract, params, data_hash=file_md5(params.data.raw))
+        raw = params.data.raw
+        run = train_and_log(
+            table, contract, params, data_hash=file_md5(raw), data_timestamp=file_modified(raw)
+        )
         run.write(TRAIN_RUN)
         typer.echo(f"MLflow run {run.run_id}: model {run.model_uri}")
 

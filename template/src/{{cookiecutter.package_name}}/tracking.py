@@ -1,4 +1,4 @@
-"""MLflow set-up and lineage facts (git commit, data hash, environment).
+"""MLflow set-up and lineage facts (git commit, data hash and time, environment).
 
 Embedded by default: a SQLite store `mlflow.db` and artifacts in `mlruns/`, both in the
 project. Set MLFLOW_TRACKING_URI to use a tracking server instead; no code changes.
@@ -10,6 +10,7 @@ import hashlib
 import os
 import platform
 import subprocess
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -67,6 +68,12 @@ def file_md5(path: str | Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_modified(path: str | Path) -> str:
+    """When the file was last written (UTC, ISO 8601): the age the service reports for the
+    data a model learnt from."""
+    return datetime.fromtimestamp(Path(path).stat().st_mtime, UTC).isoformat()
 
 
 def package_versions(names: tuple[str, ...] = RECORDED_PACKAGES) -> dict[str, str]:

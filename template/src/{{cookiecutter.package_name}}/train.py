@@ -10,7 +10,6 @@ import json
 import time
 import warnings
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +112,7 @@ def skops_options(model: Any) -> dict[str, Any]:
 
 
 def train_and_log(
-    train: pd.DataFrame, contract: Contract, params: Params, data_hash: str
+    train: pd.DataFrame, contract: Contract, params: Params, data_hash: str, data_timestamp: str
 ) -> TrainingRun:
     """Fit the model and record it, its inputs and its lineage in one MLflow run."""
     experiment_id = use_experiment(params.tracking.experiment_name)
@@ -138,8 +137,8 @@ def train_and_log(
             {
                 "git_commit": commit,
                 "data_hash": data_hash,
-                # When the training table was last written: the service reports its age.
-                "data_timestamp": _modified_at(params.data.raw),
+                # When the raw table was last written: the service reports the data's age.
+                "data_timestamp": data_timestamp,
                 "params_hash": params.digest(),
                 "task": contract.target.kind.value,
             }
@@ -194,10 +193,6 @@ def reference_profile(model: Any, table: pd.DataFrame, contract: Contract) -> di
     probabilities = model.predict_proba(matrix) if classifier else None
     values = model.predict(matrix) if probabilities is None else np.empty(0)
     return profile(matrix, contract, scores(probabilities, values))
-
-
-def _modified_at(path: Path) -> str:
-    return datetime.fromtimestamp(Path(path).stat().st_mtime, UTC).isoformat()
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

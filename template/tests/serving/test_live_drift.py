@@ -93,8 +93,9 @@ def test_refused_unknown_categories_are_counted_by_field(export_dir: Path) -> No
     numeric = next(c.name for c in model.contract.features if not c.categories)
     drift.refused(
         [
-            {"loc": ["body", "records", 3, categorical], "type": "literal_error"},
-            {"loc": ["body", "record", numeric], "type": "greater_than_equal"},
+            {"loc": ("records", 3, categorical), "type": "literal_error", "input": "new"},
+            {"loc": ("records", 4, categorical), "type": "literal_error", "input": None},
+            {"loc": ("record", numeric), "type": "greater_than_equal", "input": -1},
         ]
     )
     drift.flush()

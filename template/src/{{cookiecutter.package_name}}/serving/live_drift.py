@@ -156,12 +156,14 @@ class LiveDrift:
                 self._counts = [a + b for a, b in zip(self._counts, added.tolist(), strict=True)]
 
     def refused(self, errors: Sequence[Mapping[str, Any]]) -> None:
-        """Count the unknown categories of a request refused with a 422, by feature."""
+        """Count the unknown categories of a request refused with a 422 (pydantic's errors),
+        by feature."""
         layout = self._layout
         if layout is None:
             return
         for error in errors:
-            if error["type"] != _UNKNOWN_CATEGORY_ERROR:
+            # A required category sent as null fails the same way: that one is missing.
+            if error["type"] != _UNKNOWN_CATEGORY_ERROR or error.get("input") is None:
                 continue
             slots = [
                 layout.unknown[layout.names.index(part)]

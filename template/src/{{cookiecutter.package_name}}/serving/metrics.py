@@ -128,6 +128,9 @@ class ServingMetrics:
             ["outcome"],
             registry=registry,
         )
+        # Both outcomes exist from the start (at 0), so rate() and increase() see the first one.
+        for outcome in ("swapped", "failed"):
+            self.model_reloads.labels(outcome)
 
     def exposition(self) -> bytes:
         """The text /metrics answers: every worker's values when they share a directory."""

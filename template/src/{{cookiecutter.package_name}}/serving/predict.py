@@ -57,11 +57,11 @@ class PredictService:
         try:
             parsed = self._validate_json(body)
         except ValidationError as exc:
+            found = exc.errors(include_url=False)
             errors = [
-                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                for e in exc.errors(include_url=False)
+                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in found
             ]
-            self.drift.refused(errors)
+            self.drift.refused(found)
             return 422, orjson.dumps({"detail": errors})
         current = self.slot.current
         columns, rows = self.types.to_columns(parsed)
