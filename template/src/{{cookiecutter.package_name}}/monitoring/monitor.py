@@ -19,7 +19,6 @@ import pandas as pd
 
 from ..config import LOWER_IS_BETTER, DriftParams, Params
 from ..data import DataError, read_table
-from ..evaluate import Predictions, compute_metrics
 from ..schema import Column, ColumnType, Contract, TaskKind
 from ..serving.model_store import load_model_dir
 from .drift import DriftAccumulator, FeatureDrift, category_key
@@ -272,6 +271,9 @@ class _LabelJoin:
     ) -> tuple[dict[str, float] | None, str | None]:
         if not len(matched):
             return None, "no label matches a prediction of this model version in the window"
+        # scikit-learn comes with evaluate.py: imported only when there are labels (~2 s).
+        from ..evaluate import Predictions, compute_metrics
+
         contract = reference.contract
         actual = matched[self.target]
         if contract.target.kind is TaskKind.REGRESSION:

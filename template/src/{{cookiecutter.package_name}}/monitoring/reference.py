@@ -26,7 +26,6 @@ import yaml
 
 from ..config import Params
 from ..data import DataError, read_table
-from ..features import TRAIN_FILE
 from ..schema import Column, Contract
 
 DVC_CACHE = Path(".dvc/cache/files/md5")
@@ -107,7 +106,7 @@ def _find_table(data_hash: str, params: Params) -> tuple[pd.DataFrame, str]:
     split = _train_split(data_hash, params)
     if split is not None:
         return _read(split[0]), split[1]
-    looked.append(f"{params.data.processed_dir / TRAIN_FILE} split from it in {DVC_LOCK}")
+    looked.append(f"the train split of {params.data.processed_dir} in {DVC_LOCK}")
     raise LineageError(
         f"the champion's training data (data_hash {data_hash}) is not here; looked in "
         f"{'; '.join(looked)}. `dvc pull` fetches it from the remote"
@@ -116,6 +115,9 @@ def _find_table(data_hash: str, params: Params) -> tuple[pd.DataFrame, str]:
 
 def _train_split(data_hash: str, params: Params) -> tuple[Path, str] | None:
     """The train split's file whose lineage in dvc.lock starts at `data_hash`, if any."""
+    # Imported here: features.py brings scikit-learn, which only this fallback needs (~1 s).
+    from ..features import TRAIN_FILE
+
     if not DVC_LOCK.is_file():
         return None
     stage = (yaml.safe_load(DVC_LOCK.read_text()) or {}).get("stages", {}).get("split", {})
