@@ -65,9 +65,14 @@ def retrain(trigger: Trigger, params: Params, say: Say, reports: Path = REPORTS)
     try:
         entry |= trigger.describe()
         entry["inbox"] = absorb_inbox(params, say)
-        entry |= _repro_and_deploy(params, say, reports)
+        entry |= run_pipeline(say, reports)
+        if entry["outcome"] == "promoted":
+            entry["deployed"] = deploy(params, entry["model_version"], say)
     except Exception as exc:  # recorded whatever it was, then raised as it was
-        entry["outcome"] = "invalid_data" if isinstance(exc, InvalidDataError) else "failed"
+        # A promotion stays the outcome if the export or the swap fails after it.
+        entry.setdefault(
+            "outcome", "invalid_data" if isinstance(exc, InvalidDataError) else "failed"
+        )
         entry["error"] = str(exc)
         raise
     finally:
@@ -212,7 +217,8 @@ def dvc(*args: str) -> None:
         raise RetrainError(f"`dvc {' '.join(args)}` failed with exit {done.returncode} (above)")
 
 
-def _repro_and_deploy(params: Params, say: Say, reports: Path) -> dict[str, Any]:
+def run_pipeline(say: Say, reports: Path) -> dict[str, Any]:
+    """`dvc repro`, then the gate's decision if the register stage made a new one."""
     decision_file = reports / "decision.json"
     before = decision_file.read_text(encoding="utf-8") if decision_file.is_file() else None
     say("dvc repro: validate -> split -> train -> evaluate -> register (the gate)")
@@ -222,15 +228,12 @@ def _repro_and_deploy(params: Params, say: Say, reports: Path) -> dict[str, Any]
         say("the pipeline was up to date: no new model")
         return {"outcome": "unchanged"}
     decision = json.loads(after)
-    result = {
+    say(f"v{decision['version']} {decision['outcome']}: " + "; ".join(decision["reasons"]))
+    return {
         "outcome": decision["outcome"],
-        "model_version": decision["version"],
+        "model_version": str(decision["version"]),
         "decision_reasons": decision["reasons"],
     }
-    say(f"v{decision['version']} {decision['outcome']}: " + "; ".join(decision["reasons"]))
-    if decision["promoted"]:
-        result["deployed"] = deploy(params, str(decision["version"]), say)
-    return result
 
 
 def deploy(params: Params, version: str, say: Say) -> dict[str, Any]:
@@ -250,7 +253,10 @@ def deploy(params: Params, version: str, say: Say) -> dict[str, Any]:
     deployed: dict[str, Any] = {"model_dir": str(settings.model_dir), "service_url": url}
     if url is None:
         return deployed
-    answer = reload_service(url, os.environ.get("ADMIN_TOKEN"), settings.reload_timeout)
+    try:
+        answer = reload_service(url, os.environ.get("ADMIN_TOKEN"), settings.reload_timeout)
+    except RetrainError as exc:
+        raise RetrainError(f"exported v{version} to {settings.model_dir}, but {exc}") from None
     if answer is None:
         say(f"no service answered at {url}: it serves v{version} from its next start")
         deployed["swap"] = "no service"

@@ -12,6 +12,7 @@ training code. POST /alertmanager takes Alertmanager's webhook JSON with the hea
 
 The retrain runs in a thread of this process; the request that started it holds the lock
 (trigger.acquire_lock) and hands it to the thread, so two alerts at once give one retrain.
+The thread is not a daemon: a retrain under way finishes before the process exits.
 """
 
 from __future__ import annotations
