@@ -99,7 +99,7 @@ def test_corrupt_lines_are_skipped_counted_and_kept(tmp_path: Path, contract: Co
     path = write_segment(tmp_path, rotated(10), [record(contract, i, 2) for i in range(3)])
     good = path.read_bytes().splitlines(keepends=True)
     truncated = good[1][:40] + b"\n"
-    path.write_bytes(good[0] + b"not json\n" + truncated + good[2])
+    path.write_bytes(good[0] + b"not json\n" + truncated + b"\n" + good[2])  # blank: not bad
 
     window = read_log(tmp_path, contract)
     assert (window.corrupt_lines, window.requests, window.rows) == (2, 2, 4)

@@ -4,6 +4,8 @@ deleting a segment unless told to."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -60,6 +62,31 @@ def test_backups_bound_the_rotated_segments_without_monitoring(tmp_path: Path) -
             time.sleep(0.06)
     log.close()
     assert len(list(tmp_path.glob(f"{SEGMENT_GLOB}.jsonl"))) == 2
+
+
+WORKER = """
+import sys, time
+from pathlib import Path
+from {{ cookiecutter.package_name }}.serving.prediction_log import PredictionLog
+log = PredictionLog(Path(sys.argv[1]), max_bytes=3_000, backups=0, queue_size=1_000)
+log.start()
+for i in range(300):
+    log.append({"request_id": f"{sys.argv[2]}-{i}", "inputs": {"age": [i] * 5}})
+    if i % 10 == 9:
+        time.sleep(0.005)
+log.close()
+"""
+
+
+def test_workers_rotate_one_file_and_lose_no_line(tmp_path: Path) -> None:
+    workers = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path), str(n)]) for n in range(3)
+    ]
+    assert [worker.wait(30) for worker in workers] == [0, 0, 0]
+    lines = [line for p in sorted(tmp_path.iterdir()) for line in p.read_text().splitlines()]
+    ids = sorted(json.loads(line)["request_id"] for line in lines if line)  # each one whole
+    assert ids == sorted(f"{n}-{i}" for n in range(3) for i in range(300))
+    assert len(list(tmp_path.glob(SEGMENT_GLOB))) > 3
 
 
 def test_a_torn_last_line_does_not_swallow_the_next_record(tmp_path: Path) -> None:

@@ -211,6 +211,8 @@ def _jsonl_frames(
     try:
         with path.open("rb") as lines:
             for line in lines:
+                if not line.strip():  # a blank line: a crash's torn line was ended (writer)
+                    continue
                 record = _record(line, contract)
                 if record is None:
                     if corrupt is not None and (line.endswith(b"\n") or path.name != LOG_FILE_NAME):

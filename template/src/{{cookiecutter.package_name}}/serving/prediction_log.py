@@ -87,19 +87,17 @@ class _SegmentWriter:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
-        self._stream = self._open()
-
-    def _open(self) -> BinaryIO:
-        stream = self.path.open("ab")
+        self._stream: BinaryIO = self.path.open("ab")
         # A crash can leave half a line at the end: the next record starts on its own line.
-        size = os.fstat(stream.fileno()).st_size
+        # (Checked at start only: later, the last line may just be another worker's write in
+        # progress. At worst a blank line results, which readers skip.)
+        size = os.fstat(self._stream.fileno()).st_size
         if size:
             with self.path.open("rb") as tail:
                 tail.seek(size - 1)
                 if tail.read(1) != b"\n":
-                    stream.write(b"\n")
-                    stream.flush()
-        return stream
+                    self._stream.write(b"\n")
+                    self._stream.flush()
 
     def write_batch(self, entries: list[_Entry]) -> None:
         try:
@@ -120,7 +118,7 @@ class _SegmentWriter:
             moved = True
         if moved:
             self._stream.close()
-            self._stream = self._open()
+            self._stream = self.path.open("ab")
         return os.fstat(self._stream.fileno()).st_size
 
     def _rotate(self) -> None:
@@ -128,7 +126,7 @@ class _SegmentWriter:
         with contextlib.suppress(FileNotFoundError):  # another worker rotated it a moment ago
             self.path.rename(segment)
         self._stream.close()
-        self._stream = self._open()
+        self._stream = self.path.open("ab")
         if self.backups:
             rotated = sorted(self.path.parent.glob(f"{SEGMENT_GLOB}.jsonl"))
             for old in rotated[: -self.backups]:
