@@ -285,11 +285,11 @@ def service_url(settings: RetrainParams) -> str | None:
 
 
 def reload_service(url: str, token: str | None, timeout: float) -> dict[str, str] | None:
-    """POST {url}/admin/reload; the service's answer, or None when nothing listens there."""
-    if not token:
-        raise RetrainError(f"ADMIN_TOKEN is not set: cannot ask {url} to swap the model")
+    """POST {url}/admin/reload; the service's answer, or None when nothing listens there
+    (then the token does not matter, so a missing one is only an error once a service answers)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     request = urllib.request.Request(  # noqa: S310 - service_url is checked to be http(s)
-        f"{url}/admin/reload", method="POST", headers={"Authorization": f"Bearer {token}"}
+        f"{url}/admin/reload", method="POST", headers=headers
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
@@ -297,10 +297,12 @@ def reload_service(url: str, token: str | None, timeout: float) -> dict[str, str
             return answer
     except urllib.error.HTTPError as exc:
         hint = {
-            401: "ADMIN_TOKEN differs from the service's",
+            401: "ADMIN_TOKEN differs from the service's" if token else "ADMIN_TOKEN is not set",
             404: "the service has no admin route: start it with ADMIN_TOKEN set",
             409: "the service kept the old model",
-        }.get(exc.code, exc.reason)
+        }.get(exc.code, str(exc.reason))
+        if exc.code == 409:  # its body says why the new model would not load
+            hint = f"{hint}: {exc.read().decode(errors='replace')}"
         raise RetrainError(f"{url}/admin/reload answered {exc.code}: {hint}") from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, ConnectionRefusedError):
