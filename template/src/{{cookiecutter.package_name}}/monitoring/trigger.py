@@ -3,7 +3,6 @@ single-flight lock. Light on purpose (no pandas, no MLflow): the webhook answers
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 from dataclasses import dataclass, field
@@ -73,6 +72,8 @@ def read_report(path: Path) -> DriftReport:
 def acquire_lock(path: Path = LOCK_FILE) -> IO[str]:
     """Take the one retrain slot, or raise AlreadyRunningError. Closing the returned file frees
     it; so does the process dying (flock), so a crash leaves no stale lock behind."""
+    import fcntl  # POSIX only: imported here so the CLI still loads where it is missing
+
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a+", encoding="utf-8")
     try:
