@@ -42,10 +42,14 @@ test: install ## The whole suite: generates projects with both tools and runs th
 test-fast: install ## Everything but the tests that run generated projects
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
 
-demo: install ## Generate the default project into $(DEMO_DIR) and run it end to end
+# What the demo runs in the generated project: everything to a champion, then the monitoring
+# loop (serve, drifted traffic, monitor, new data, retrain, the gate, hot swap).
+DEMO_STEPS ?= all loop-demo
+
+demo: install ## Generate the default project into $(DEMO_DIR) and run it end to end, loop included
 	rm -rf $(DEMO_DIR)
 	$(RUN) copier copy --trust --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO_DIR)
-	$(MAKE) -C $(DEMO_DIR) all
+	$(MAKE) -C $(DEMO_DIR) $(DEMO_STEPS)
 
 release: install ## Tag the CHANGELOG's version (refused if dirty, tagged, or an answer renders nothing)
 	$(RUN) python scripts/release.py tag

@@ -17,6 +17,8 @@ ORDER = (
     "test_pipeline.py::test_default_pipeline_promotes_a_first_champion[multiclass",
     "test_pipeline.py::test_default_pipeline_promotes_a_first_champion[regression",
     "test_pipeline.py::test_pipeline_against_an_mlflow_server",
+    # Long, and it waits for the demo's project: by now the demo is built.
+    "test_loop.py",
     "test_release.py::test_answers_that_render_nothing",
     "test_generated_projects.py",
     "test_pipeline.py::test_a_worse_model",

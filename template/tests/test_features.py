@@ -15,13 +15,33 @@ from {{ cookiecutter.package_name }}.schema import Contract
 from {{ cookiecutter.package_name }}.train import build_model
 
 
-def test_split_is_seeded_and_stratified(binary_contract: Contract) -> None:
-    table = make_sample(binary_contract, 1000, seed=1)
+def test_split_by_id_is_seeded_and_balanced(binary_contract: Contract) -> None:
+    table = make_sample(binary_contract, 4000, seed=1)
     train, test = split_table(table, binary_contract, test_size=0.25, seed=3)
     again, _ = split_table(table, binary_contract, test_size=0.25, seed=3)
+    other, _ = split_table(table, binary_contract, test_size=0.25, seed=4)
     pd.testing.assert_frame_equal(train, again)
-    assert len(test) == 250
+    assert not train["applicant_id"].equals(other["applicant_id"])
     assert set(train["applicant_id"]).isdisjoint(test["applicant_id"])
+    assert len(train) + len(test) == 4000
+    assert abs(len(test) / 4000 - 0.25) < 0.03
+    assert abs(train["default"].mean() - test["default"].mean()) < 0.03
+
+
+def test_a_row_keeps_its_side_as_the_table_grows(binary_contract: Contract) -> None:
+    table = make_sample(binary_contract, 2000, seed=1)
+    grown = pd.concat([table, make_sample(binary_contract, 500, seed=2, first_id=2001)])
+    train, test = split_table(table, binary_contract, test_size=0.2, seed=3)
+    grown_train, grown_test = split_table(grown, binary_contract, test_size=0.2, seed=3)
+    assert set(train["applicant_id"]) <= set(grown_train["applicant_id"])
+    assert set(test["applicant_id"]) <= set(grown_test["applicant_id"])
+
+
+def test_without_an_id_the_split_is_random_and_stratified(binary_contract: Contract) -> None:
+    contract = binary_contract.model_copy(update={"id": None})
+    table = make_sample(contract, 1000, seed=1)
+    train, test = split_table(table, contract, test_size=0.25, seed=3)
+    assert len(test) == 250
     assert abs(train["default"].mean() - test["default"].mean()) < 0.01
 
 

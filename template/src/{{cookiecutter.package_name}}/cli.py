@@ -102,7 +102,7 @@ def validate(params_file: ParamsOption = Path("params.yaml")) -> None:
 
 @app.command()
 def split(params_file: ParamsOption = Path("params.yaml")) -> None:
-    """Split the raw data into train and test sets (stratified for classification)."""
+    """Split the raw data into train and test sets (by id: a row keeps its side as data grows)."""
     with _expected_errors():
         from .config import load_params
         from .data import read_table

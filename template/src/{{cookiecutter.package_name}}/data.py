@@ -57,12 +57,19 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
         raise DataError(f"{path}: unsupported file type {path.suffix!r} (use .csv or .parquet)")
 
 
-def make_sample(contract: Contract, rows: int, seed: int) -> pd.DataFrame:
-    """A synthetic credit table in the contract's column order, the target of its task kind."""
+def make_sample(
+    contract: Contract, rows: int, seed: int, *, loan_scale: float = 1.0, first_id: int = 1
+) -> pd.DataFrame:
+    """A synthetic credit table in the contract's column order, the target of its task kind.
+
+    `loan_scale` moves the loan amounts (a covariate drift whose outcomes still follow the same
+    risk); `first_id` starts the ids, so later batches do not collide with earlier ones.
+    """
     rng = np.random.default_rng(seed)
     age = rng.integers(18, 80, size=rows)
     income = np.round(rng.lognormal(mean=np.log(45_000), sigma=0.5, size=rows), 2)
-    loan = np.clip(np.round(rng.lognormal(np.log(12_000), 0.8, size=rows), 2), 500, 1_000_000)
+    loan_median = 12_000 * loan_scale
+    loan = np.clip(np.round(rng.lognormal(np.log(loan_median), 0.8, size=rows), 2), 500, 1_000_000)
     employment = rng.choice(
         list(EMPLOYMENT_RISK), size=rows, p=[0.55, 0.15, 0.12, 0.08, 0.10]
     ).astype(object)
@@ -93,7 +100,7 @@ def make_sample(contract: Contract, rows: int, seed: int) -> pd.DataFrame:
         }
     )
     if contract.id is not None:
-        table.insert(0, contract.id, np.arange(1, rows + 1))
+        table.insert(0, contract.id, np.arange(first_id, first_id + rows))
     table[contract.target.name] = _target(contract, risk, loan, rng)
     return table[contract.columns]
 

@@ -8,6 +8,7 @@ never needs pandas.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -30,7 +31,19 @@ TEST_FILE = "test.parquet"
 def split_table(
     table: pd.DataFrame, contract: Contract, test_size: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A seeded train/test split, stratified on the target for classification."""
+    """A seeded train/test split.
+
+    With an id column, each row's side is a function of its id alone, so it never changes as
+    the table grows: the gate scores the champion on the new test split, and a row the champion
+    trained on must not land there (it would flatter the champion and block every retrain).
+    Without one, a random split stratified on the target for classification.
+    """
+    if contract.id is not None:
+        ids = table[contract.id].astype(str)
+        key = hashlib.sha256(str(seed).encode()).hexdigest()[:16]
+        hashes = pd.util.hash_pandas_object(ids, index=False, hash_key=key).to_numpy()
+        in_test = hashes / 2.0**64 < test_size
+        return table[~in_test].reset_index(drop=True), table[in_test].reset_index(drop=True)
     stratify = table[contract.target.name] if contract.target.is_classification else None
     train, test = train_test_split(
         table, test_size=test_size, random_state=seed, shuffle=True, stratify=stratify

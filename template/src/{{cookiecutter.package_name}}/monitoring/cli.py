@@ -192,3 +192,31 @@ def webhook(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     uvicorn.run(create_app(token, retrain_job(params_file)), host=host, port=port)
+
+
+@app.command("loop-demo")
+def loop_demo(
+    rows: Annotated[int, typer.Option(min=200, help="Rows of traffic, and of new data.")] = 2_000,
+    scale: Annotated[
+        float, typer.Option(min=1.1, help="The known drift: loan amounts times this.")
+    ] = 1.6,
+    seed: Annotated[int, typer.Option(help="Seed of the rows drawn.")] = 7,
+    params_file: Annotated[
+        Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
+    ] = Path("params.yaml"),
+) -> None:
+    """The whole loop, step by step: serve, drifted traffic, monitor, new labelled data,
+    retrain, the gate, hot swap with no failed request."""
+    from ..config import ConfigError, load_params
+    from ..data import DataError
+    from ..schema import ContractError
+    from .demo import DemoError, run_loop
+    from .reference import LineageError
+
+    try:
+        params = load_params(params_file)
+        run_loop(params, params.monitoring.retrain.model_dir, rows, scale, seed)
+    except (ConfigError, ContractError, DataError, DemoError, LineageError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("\nthe loop is closed: drift found, retrained through the gate, served live")
