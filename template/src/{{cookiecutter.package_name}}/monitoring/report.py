@@ -66,7 +66,8 @@ def _number(value: Any) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if isinstance(value, float):
-        return f"{value:.4g}"
+        # Sums (KPIs, chi-square) in full, with thousands marked; shares and p-values in 4 digits.
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
     return str(value)
 
 
@@ -81,7 +82,8 @@ def _ordered(check: dict[str, Any], names: tuple[str, ...] = _ORDER) -> list[str
 
 def _summary(check: dict[str, Any]) -> str:
     statistics = check["statistics"]
-    names = _ordered(check, _ORDER[:_BRIEF]) or _ordered(check)
+    # Distributions have many statistics: the table keeps the main ones.
+    names = _ordered(check, _ORDER[:_BRIEF]) if check["histogram"] else _ordered(check)
     return ", ".join(f"{name} {_number(statistics[name])}" for name in names)
 
 
