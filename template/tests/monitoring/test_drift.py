@@ -77,6 +77,17 @@ def test_a_change_in_missing_rate_is_drift(contract: Contract, reference: pd.Dat
     assert result.drifted
 
 
+def test_a_column_gone_missing_is_drift(contract: Contract, reference: pd.DataFrame) -> None:
+    current = make_sample(contract, 500, seed=8)
+    current["loan_amount"] = np.nan
+    current["employment_type"] = None
+    results = by_name(compare(reference, [current], contract.features, PARAMS))
+    for name in ("loan_amount", "employment_type"):
+        assert results[name].status == "drift"
+        assert results[name].checks["missing_rate"]
+        assert results[name].statistics["missing_rate_current"] == 1
+
+
 def test_too_few_rows_are_not_judged(contract: Contract, reference: pd.DataFrame) -> None:
     current = make_sample(contract, 1000, seed=5)
     current["loan_amount"] *= 3

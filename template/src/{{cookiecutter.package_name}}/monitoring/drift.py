@@ -114,9 +114,17 @@ class DriftAccumulator:
 
 
 def _status(judged: bool, checks: dict[str, bool], deciding: Sequence[str]) -> Status:
-    if not judged:
-        return "too_few_rows"
-    return "drift" if any(checks[name] for name in deciding) else "ok"
+    """Drift if a deciding check says so; the missing-rate check counts every row, so a column
+    that went entirely missing drifts even with no value left to compare."""
+    if any(checks.get(name, False) for name in deciding):
+        return "drift"
+    return "ok" if judged else "too_few_rows"
+
+
+def _missing_check(statistics: dict[str, float], total: int, params: DriftParams) -> bool:
+    return (
+        total >= params.min_rows and statistics["missing_rate_change"] > params.missing_rate_change
+    )
 
 
 def _psi(reference: np.ndarray, current: np.ndarray) -> float:
@@ -173,7 +181,7 @@ class _Numeric:
         statistics = _missing_rates(
             self.reference_missing, self.reference_total, self.missing, self.total
         )
-        checks = {"missing_rate": statistics["missing_rate_change"] > params.missing_rate_change}
+        checks = {"missing_rate": _missing_check(statistics, self.total, params)}
         if judged:
             ks = self._ks(n, m)
             statistics |= {
@@ -311,7 +319,7 @@ class _Categorical:
         statistics = _missing_rates(
             self.reference_missing, self.reference_total, self.missing, self.total
         )
-        checks = {"missing_rate": statistics["missing_rate_change"] > params.missing_rate_change}
+        checks = {"missing_rate": _missing_check(statistics, self.total, params)}
         if judged:
             statistics |= {
                 "chi2": math.nan,
