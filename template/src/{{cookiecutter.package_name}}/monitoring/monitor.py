@@ -124,13 +124,12 @@ class _PredictionChecks:
         self.confidence_reference = math.nan
         if model.classes is None:
             column = Column(name="prediction", type=ColumnType.NUMERIC)
-            frame = pd.DataFrame({"prediction": scored.predictions})
         else:
             labels = tuple(category_key(label) for label in model.classes)
             column = Column(name="prediction", type=ColumnType.CATEGORICAL, categories=labels)
-            frame = pd.DataFrame({"prediction": scored.predictions})
             assert scored.probabilities is not None
             self.confidence_reference = float(scored.probabilities.max(axis=1).mean())
+        frame = pd.DataFrame({"prediction": scored.predictions})
         self.shares = DriftAccumulator(frame, [column], params)
         self.confidence_sum = 0.0
         self.rows = 0
