@@ -74,7 +74,7 @@ def monitor(
     last: Annotated[int | None, typer.Option(help="The newest N requests instead.")] = None,
     labels: Annotated[
         Path | None,
-        typer.Option(help="CSV/Parquet: request_id, [row], the target, [numeric KPI columns]."),
+        typer.Option(help="CSV/Parquet: request_id, row (optional), the target, numeric KPIs."),
     ] = None,
     fail_on_drift: Annotated[
         bool, typer.Option("--fail-on-drift", help=f"Exit {DRIFT_EXIT} on drift.")
