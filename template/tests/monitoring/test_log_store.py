@@ -95,6 +95,16 @@ def test_rows_are_flat_and_compaction_round_trips(tmp_path: Path, contract: Cont
         assert np.allclose(from_jsonl["score"].tail(5), last["predictions"])
 
 
+def test_a_segment_compacted_while_a_window_is_open_is_read_from_parquet(
+    tmp_path: Path, contract: Contract
+) -> None:
+    write_segment(tmp_path, rotated(10), [record(contract, i, 2) for i in range(3)])
+    window = read_log(tmp_path, contract)
+    before = pd.concat(list(window.chunks()))
+    compact(tmp_path, contract, retention_days=10_000, now=T0 + timedelta(hours=1))
+    pd.testing.assert_frame_equal(pd.concat(list(window.chunks())), before)
+
+
 def test_corrupt_lines_are_skipped_counted_and_kept(tmp_path: Path, contract: Contract) -> None:
     path = write_segment(tmp_path, rotated(10), [record(contract, i, 2) for i in range(3)])
     good = path.read_bytes().splitlines(keepends=True)

@@ -184,6 +184,9 @@ def _utc(moment: datetime | None) -> datetime | None:
 def _frames(
     path: Path, contract: Contract, *, light: bool = False, corrupt: list[bytes] | None = None
 ) -> Iterator[pd.DataFrame]:
+    twin = path.with_suffix(".parquet")
+    if path.suffix == ".jsonl" and not path.exists() and twin.exists():
+        path = twin  # compacted since read_log listed it: the same rows
     if path.suffix == ".parquet":
         yield from _parquet_frames(path, _LIGHT if light else None)
     else:
@@ -352,9 +355,19 @@ def compact(
 ) -> Compaction:
     """Rotated JSONL segments -> Parquet (each JSONL file removed once its Parquet twin is
     complete), then Parquet segments rotated more than `retention_days` ago are removed.
-    The active file and anything rotated in the last ROTATION_GRACE are left alone."""
-    now = now or datetime.now(UTC)
+    The active file and anything rotated in the last ROTATION_GRACE are left alone. One run
+    at a time (a lock file): cron and the monitor may start it together."""
+    import fcntl  # POSIX only, like the service's deployment targets
+
     directory = Path(directory)
+    if not directory.is_dir():
+        return Compaction([], [], 0, 0)
+    with (directory / ".compact.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _compact(directory, contract, retention_days, now or datetime.now(UTC))
+
+
+def _compact(directory: Path, contract: Contract, retention_days: int, now: datetime) -> Compaction:
     written: list[Path] = []
     rows = bad = 0
     for path in sorted(directory.glob(SEGMENT_GLOB)):
