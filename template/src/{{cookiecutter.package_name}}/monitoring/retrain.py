@@ -2,7 +2,8 @@
 
     inbox/*.csv|*.parquet -> each file checked by the pipeline's suite (validation.py)
     -> appended to the raw table, one row per id -> the whole table checked -> `dvc add`
-    -> `dvc repro` (its register stage is the gate) -> if promoted: export -> POST /admin/reload
+    -> `dvc repro` (its register stage is the gate) -> `dvc push` (when there is a remote)
+    -> if promoted: export -> POST /admin/reload
 
 A file that fails its check moves to `<inbox>/rejected/<stamp>/` beside a `.reason.txt`, and
 the retrain stops before anything else changes: the raw table, its .dvc file, the registry,
@@ -66,6 +67,7 @@ def retrain(trigger: Trigger, params: Params, say: Say, reports: Path = REPORTS)
         entry |= trigger.describe()
         entry["inbox"] = absorb_inbox(params, say)
         entry |= run_pipeline(say, reports)
+        entry["pushed"] = push(say)
         if entry["outcome"] == "promoted":
             entry["deployed"] = deploy(params, entry["model_version"], say)
     except Exception as exc:  # recorded whatever it was, then raised as it was
@@ -207,14 +209,27 @@ def _move(files: list[Path], folder: Path) -> None:
         path.replace(folder / path.name)
 
 
-def dvc(*args: str) -> None:
-    """DVC's command line, its stable interface. This environment's `bin` goes first on PATH
-    so the stages' commands resolve even when the virtualenv is not activated."""
+def dvc(*args: str, capture: bool = False) -> str:
+    """DVC's command line, its stable interface; its output when `capture`, else shown. This
+    environment's `bin` goes first on PATH so the stages' commands resolve even when the
+    virtualenv is not activated."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     command = [sys.executable, "-m", "dvc", *args]
-    done = subprocess.run(command, env={**os.environ, "PATH": path}, check=False)  # noqa: S603
+    env = {**os.environ, "PATH": path}
+    done = subprocess.run(command, env=env, capture_output=capture, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         raise RetrainError(f"`dvc {' '.join(args)}` failed with exit {done.returncode} (above)")
+    return done.stdout if capture else ""
+
+
+def push(say: Say) -> bool:
+    """`dvc push` to the project's default remote, if it has one: a clone, a pull request or a
+    colleague must find the new table and the new pipeline outputs there."""
+    if not dvc("config", "core.remote", capture=True).strip():
+        say("no default DVC remote: the new data stays in this project's cache")
+        return False
+    dvc("push")
+    return True
 
 
 def run_pipeline(say: Say, reports: Path) -> dict[str, Any]:
