@@ -22,7 +22,7 @@ from ..data import DataError, read_table
 from ..schema import Column, ColumnType, Contract, TaskKind
 from ..serving.model_store import load_model_dir
 from .drift import DriftAccumulator, FeatureDrift, category_key
-from .log_store import read_log
+from .log_store import compact, read_log
 from .reference import Reference, load_reference
 
 JOIN_KEYS = ["request_id", "row"]
@@ -46,9 +46,10 @@ def monitor(
     features = DriftAccumulator(reference.table, contract.features, drift)
     predictions = _PredictionChecks(reference, model_dir, drift)
     concept = _LabelJoin(labels, contract) if labels is not None else None
-    window = read_log(
-        params.monitoring.log.directory, contract, since=since, until=until, last=last
-    )
+    log = params.monitoring.log
+    # Rotated JSONL segments become Parquet first (faster to read), and the retention applies.
+    compact(log.directory, contract, log.retention_days)
+    window = read_log(log.directory, contract, since=since, until=until, last=last)
     for chunk in window.chunks():
         served = chunk[chunk["model_version"].astype(str) == reference.version]
         features.update(served)
