@@ -5,7 +5,7 @@
     model.treelite   tree models only: the same trees as a treelite checkpoint, which serving
                      scores with numpy and treelite alone (see trees.py)
     metadata.json    version, lineage (with the training data's timestamp), metrics, classes,
-                     the drift reference (reference.py), and which scorer serving uses and why
+                     the drift reference (drift_bins.py), and which scorer serving uses and why
 
 The treelite model is written only once it matches scikit-learn to 1e-9 on check rows: the
 held-out test split as it is, with its nullable columns missing, and with each categorical

@@ -25,8 +25,8 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 
 from .config import ModelParams, ModelType, Params
+from .drift_bins import profile, scores
 from .features import build_preprocessor, categorical_indices, features_and_target
-from .reference import profile, scores
 from .schema import Contract
 from .tracking import git_commit, model_requirements, package_versions, use_experiment
 
@@ -187,7 +187,7 @@ def example_record(table: pd.DataFrame, contract: Contract) -> dict[str, Any]:
 
 
 def reference_profile(model: Any, table: pd.DataFrame, contract: Contract) -> dict[str, Any]:
-    """The drift reference of the model's training rows (see reference.py)."""
+    """The drift reference of the model's training rows (see drift_bins.py)."""
     matrix, _ = features_and_target(table, contract)
     classifier = contract.target.is_classification
     probabilities = model.predict_proba(matrix) if classifier else None

@@ -9,7 +9,7 @@ import numpy as np
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from {{ cookiecutter.package_name }}.reference import scores
+from {{ cookiecutter.package_name }}.drift_bins import scores
 from {{ cookiecutter.package_name }}.schema import ColumnType
 from {{ cookiecutter.package_name }}.serving.live_drift import LiveDrift
 from {{ cookiecutter.package_name }}.serving.metrics import ServingMetrics

@@ -1,4 +1,4 @@
-"""Live drift counts: every served row, into the served model's reference bins (reference.py).
+"""Live drift counts: every served row, into the served model's reference bins (drift_bins.py).
 
 A request adds its rows to this worker's list of counts (a bisect a feature for one record,
 a few numpy steps for a batch); a thread adds the counts to the Prometheus counters every
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..reference import MISSING, UNKNOWN, assign
+from ..drift_bins import MISSING, UNKNOWN, assign
 from ..schema import ColumnType
 from .metrics import ServingMetrics
 from .model_store import LoadedModel

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 from pydantic import ValidationError
 
-from ..reference import scores
+from ..drift_bins import scores
 from .contract_models import RequestTypes
 from .live_drift import LiveDrift
 from .metrics import ServingMetrics

@@ -7,7 +7,7 @@ from typing import Any, cast
 import numpy as np
 
 from {{ cookiecutter.package_name }}.data import make_sample
-from {{ cookiecutter.package_name }}.reference import MISSING, UNKNOWN, assign, profile
+from {{ cookiecutter.package_name }}.drift_bins import MISSING, UNKNOWN, assign, profile
 from {{ cookiecutter.package_name }}.schema import ColumnType, Contract
 
 
