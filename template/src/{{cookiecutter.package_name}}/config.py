@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Self
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import {% if cookiecutter.include_monitoring %}AnyHttpUrl, {% endif %}BaseModel, ConfigDict, Field, model_validator
 
 from .schema import TaskKind
 from .yaml_model import load_yaml_model
