@@ -49,7 +49,8 @@ class PageVisit:
 
 
 def visit(url: str, expression: str, profile: Path, timeout: float = 60.0) -> PageVisit:
-    """Load `url` until its load event, then evaluate `expression` (JSON-serialisable)."""
+    """Load `url` until its load event, then evaluate `expression`: a JSON-serialisable value,
+    or a promise of one (for pages that render after loading)."""
     to_browser, from_browser = os.pipe(), os.pipe()
 
     def wire_fds() -> None:  # in the child: its fd 3 reads our writes, its fd 4 writes to us
@@ -75,9 +76,10 @@ def visit(url: str, expression: str, profile: Path, timeout: float = 60.0) -> Pa
         session.call("Page.enable")
         session.call("Page.navigate", {"url": url})
         session.wait(lambda message: message.get("method") == "Page.loadEventFired")
+        evaluated = f"Promise.resolve({expression}).then(JSON.stringify)"
         result = session.call(
             "Runtime.evaluate",
-            {"expression": f"JSON.stringify({expression})", "returnByValue": True},
+            {"expression": evaluated, "awaitPromise": True, "returnByValue": True},
         )
         events = session.events
         return PageVisit(
