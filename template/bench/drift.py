@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import shutil
@@ -168,14 +167,14 @@ def _speed(folder: Path, rows: int, skip_evidently: bool) -> bool:
         result = ours[column.name]
         test = result.decided_by
         mine = result.checks[test]
-        other: dict[str, Any] = {"value": math.nan, "drifted": None}
+        other: dict[str, Any] = {"value": None, "drifted": None}
         if theirs is not None:
             other = theirs["columns"][column.name]
         agree += other["drifted"] == mine
         _row(
             *(column.name, result.kind, _planted(column.name), test),
-            *(f"{result.statistics[test]:.4f}", _verdict(mine)),
-            *(f"{other['value']:.4f}", _verdict(other["drifted"])),
+            *(_statistic(result.statistics[test]), _verdict(mine)),
+            *(_statistic(other["value"]), _verdict(other["drifted"])),
         )
     print(f"\nours: {our_seconds:.2f} s")
     if theirs is not None:
@@ -220,6 +219,10 @@ def _evidently(
 
 def _verdict(drifted: bool | None) -> str:
     return "-" if drifted is None else "drift" if drifted else "ok"
+
+
+def _statistic(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def _row(*cells: str) -> None:
