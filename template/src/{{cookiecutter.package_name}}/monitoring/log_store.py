@@ -37,6 +37,9 @@ from ..serving.prediction_log import LOG_FILE_NAME, SEGMENT_GLOB, segment_time
 
 # Rows a chunk holds (and a Parquet row group): about 10 MB for 20 features.
 CHUNK_ROWS = 65_536
+# Decoded JSONL records held at once: single-record requests cost about 2 KB each as Python
+# objects, so their chunks end here, well before CHUNK_ROWS.
+CHUNK_REQUESTS = 8_192
 # A worker may append one last batch to a segment another worker just rotated (it notices the
 # rename on its next write): segments are compacted, and pruned by their stamp, with this slack.
 ROTATION_GRACE = timedelta(seconds=60)
@@ -206,7 +209,7 @@ def _parquet_frames(path: Path, columns: list[str] | None) -> Iterator[pd.DataFr
 def _jsonl_frames(
     path: Path, contract: Contract, *, light: bool, corrupt: list[bytes] | None
 ) -> Iterator[pd.DataFrame]:
-    """Flat frames of about CHUNK_ROWS rows; undecodable or malformed lines are skipped and
+    """Flat frames of at most about CHUNK_ROWS rows; undecodable or malformed lines are skipped and
     collected in `corrupt`. The active file's unterminated last line is still being written:
     it is left out."""
     records: list[dict[str, Any]] = []
@@ -223,7 +226,7 @@ def _jsonl_frames(
                     continue
                 records.append(record)
                 rows += record["rows"]
-                if rows >= CHUNK_ROWS:
+                if rows >= CHUNK_ROWS or len(records) >= CHUNK_REQUESTS:
                     yield _flatten(records, contract, light)
                     records, rows = [], 0
     except OSError as exc:
