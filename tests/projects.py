@@ -136,6 +136,7 @@ def pipeline_record(project: Path) -> dict[str, Any]:
         "card": (reports / "model_card.md").read_text(),
         "reports": sorted(p.relative_to(reports).as_posix() for p in reports.rglob("*.*")),
         "registry": registry_state(project),
+        "champion": read_json(project / "models" / "champion" / "metadata.json"),
     }
 
 
@@ -228,7 +229,6 @@ def build_demo(folder: Path) -> dict[str, Any]:
     return {
         **pipeline_record(project),
         "seconds": seconds,
-        "champion": read_json(project / "models" / "champion" / "metadata.json"),
         "changed": sorted(line[3:] for line in changed.splitlines()),
         "records": [{name: _feature(name, row[name]) for name in FEATURES} for row in rows],
     }

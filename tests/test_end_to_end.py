@@ -24,6 +24,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -76,8 +77,14 @@ def _call(url: str, body: Any = None) -> tuple[int, Any]:
         return status, text
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    version: str  # the champion models/champion held when the service started
+
+
 @pytest.fixture(scope="module")
-def service(demo: Demo, shared: Path) -> Iterator[str]:
+def service(demo: Demo, shared: Path) -> Iterator[Served]:
     port = _free_port()
     log_path = demo.project / f"serve-{port}.log"
     log = log_path.open("wb")
@@ -104,7 +111,9 @@ def service(demo: Demo, shared: Path) -> Iterator[str]:
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"make serve did not get ready:\n{log_path.read_text()}")
             time.sleep(0.2)
-    yield url
+        # The loop demo (test_loop.py) may have promoted a newer champion than the demo's.
+        champion = json.loads((demo.project / "models/champion/metadata.json").read_text())
+    yield Served(url, str(champion["version"]))
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(20)  # make itself dies of the signal; what matters is how uvicorn stopped
     log.close()
@@ -113,36 +122,36 @@ def service(demo: Demo, shared: Path) -> Iterator[str]:
     assert "Traceback" not in served, served
 
 
-def test_the_service_scores_the_champion(demo: Demo, service: str) -> None:
+def test_the_service_scores_the_champion(demo: Demo, service: Served) -> None:
     records = demo.records
-    status, one = _call(f"{service}/predict", records[0])
+    status, one = _call(f"{service.url}/predict", records[0])
     assert status == 200, one
-    assert one["model_version"] == "1"
+    assert one["model_version"] == service.version
     assert len(one["predictions"]) == 1
     assert len(one["probabilities"][0]) == len(one["classes"]) == 2
 
-    status, batch = _call(f"{service}/predict", records)
+    status, batch = _call(f"{service.url}/predict", records)
     assert status == 200, batch
     assert len(batch["predictions"]) == 5
 
-    status, card = _call(f"{service}/model")
+    status, card = _call(f"{service.url}/model")
     assert status == 200
-    assert card["version"] == "1"
+    assert card["version"] == service.version
     assert card["alias"] == "champion"
     assert "roc_auc" in card["metrics"]
 
     # The documented example request is a real record of the training data, and it scores.
-    status, document = _call(f"{service}/openapi.json")
+    status, document = _call(f"{service.url}/openapi.json")
     schema = document["components"]["schemas"]["PredictionRecord"]
     assert schema["examples"] == [card["example"]]
-    assert _call(f"{service}/predict", card["example"])[0] == 200
+    assert _call(f"{service.url}/predict", card["example"])[0] == 200
 
-    status, metrics = _call(f"{service}/metrics")
+    status, metrics = _call(f"{service.url}/metrics")
     assert status == 200
     assert 'route="/predict"' in metrics
 
 
-def test_the_service_refuses_bad_input_by_field(demo: Demo, service: str) -> None:
+def test_the_service_refuses_bad_input_by_field(demo: Demo, service: Served) -> None:
     record = demo.records[0]
     cases = {
         "age": {**record, "age": "old"},
@@ -150,7 +159,7 @@ def test_the_service_refuses_bad_input_by_field(demo: Demo, service: str) -> Non
         "loan_amount": {**record, "loan_amount": -1},
     }
     for field, body in cases.items():
-        status, answer = _call(f"{service}/predict", body)
+        status, answer = _call(f"{service.url}/predict", body)
         assert status == 422, (field, answer)
         assert field in json.dumps(answer["detail"]), (field, answer)
         assert "Traceback" not in json.dumps(answer)
@@ -196,10 +205,10 @@ def _body(operation: ModuleType, payload: Any) -> Any:
 
 @pytest.fixture
 def client_package(
-    service: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    service: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ModuleType]:
     """openapi-python-client's package for the live service's /openapi.json, imported."""
-    status, document = _call(f"{service}/openapi.json")
+    status, document = _call(f"{service.url}/openapi.json")
     assert status == 200
     spec = tmp_path / "openapi.json"
     spec.write_text(json.dumps(document))
@@ -228,9 +237,9 @@ def client_package(
 
 
 def test_a_generated_client_calls_the_service(
-    demo: Demo, service: str, client_package: ModuleType
+    demo: Demo, service: Served, client_package: ModuleType
 ) -> None:
-    client = client_package.Client(base_url=service, raise_on_unexpected_status=True)
+    client = client_package.Client(base_url=service.url, raise_on_unexpected_status=True)
     predict = _operation(CLIENT, "post", "/predict")
     records = demo.records
     columns = {name: [record[name] for record in records] for name in records[0]}
@@ -239,12 +248,12 @@ def test_a_generated_client_calls_the_service(
         assert response.status_code == 200, response.content
         assert response.parsed is not None, f"the document gives no schema for {response.content!r}"
         assert len(response.parsed.predictions) == rows
-        assert response.parsed.model_version == "1"
+        assert response.parsed.model_version == service.version
 
     card = _operation(CLIENT, "get", "/model").sync_detailed(client=client)
     assert card.status_code == 200, card.content
     assert card.parsed is not None, f"the document gives no schema for {card.content!r}"
-    assert card.parsed.to_dict()["version"] == "1"
+    assert card.parsed.to_dict()["version"] == service.version
 
 
 # --- /docs in a browser, offline --------------------------------------------------------------
@@ -263,9 +272,9 @@ DOCS_RENDERED = """new Promise(done => {
 })"""
 
 
-def test_the_docs_page_renders_offline_in_a_browser(service: str, tmp_path: Path) -> None:
-    host = urllib.parse.urlsplit(service).netloc
-    status, page = _call(f"{service}/docs")
+def test_the_docs_page_renders_offline_in_a_browser(service: Served, tmp_path: Path) -> None:
+    host = urllib.parse.urlsplit(service.url).netloc
+    status, page = _call(f"{service.url}/docs")
     assert status == 200
     # Everything the page loads comes from the service itself: no CDN.
     off_host = [
@@ -275,7 +284,7 @@ def test_the_docs_page_renders_offline_in_a_browser(service: str, tmp_path: Path
     ]
     assert off_host == [], page
 
-    seen = visit(f"{service}/docs", DOCS_RENDERED, tmp_path / "profile")
+    seen = visit(f"{service.url}/docs", DOCS_RENDERED, tmp_path / "profile")
     assert seen.failed == [], seen.failed
     assert [url for url in seen.requested if urllib.parse.urlsplit(url).netloc != host] == []
     operations, paths, text = seen.value

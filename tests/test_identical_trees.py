@@ -17,6 +17,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
         "python_version": "3.12",
         "ml_task": "multiclass_classification",
         "include_serving": False,
+        "include_monitoring": False,
         "ci": "none",
         "dvc_remote": "gcs",
         "deployment": "none",

@@ -101,6 +101,7 @@ class Pipeline:
     card: str
     reports: list[str]
     registry: dict[str, Any]
+    champion: dict[str, Any]  # its exported metadata.json
 
     @property
     def kind(self) -> str:
@@ -127,7 +128,10 @@ def pipelines(template: Path, shared: Path) -> Iterator[Callable[[str], Pipeline
             held.enter_context(locked(shared, name))
             build = build_demo if task == DEFAULT_TASK else build_pipeline(template, task)
             record = built_once(shared, name, build)
-            fields = ("seconds", "decision", "metrics", "validation", "card", "reports", "registry")
+            fields = (
+                *("seconds", "decision", "metrics", "validation", "card", "reports"),
+                *("registry", "champion"),
+            )
             return Pipeline(task, Path(record["project"]), **{k: record[k] for k in fields})
 
         yield get
@@ -163,9 +167,8 @@ def test_default_pipeline_promotes_a_first_champion(
     assert run.card.startswith("# Model card: credit-risk v1")
     assert "Status: **promoted**" in run.card
 
-    exported = read_json(project / "models" / "champion" / "metadata.json")
-    assert exported["version"] == "1"
-    assert exported["task"] == kind
+    assert run.champion["version"] == "1"
+    assert run.champion["task"] == kind
     assert (project / "models" / "champion" / "model" / "MLmodel").is_file()
     assert (project / "models" / "champion" / "schema.yaml").is_file()
     storage = project.parent / "credit-risk-dvc-storage"

@@ -55,7 +55,7 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         "include_monitoring needs include_serving",
     ),
     "deployment-without-serving": (
-        {"include_serving": False, "deployment": "kubernetes"},
+        {"include_serving": False, "include_monitoring": False, "deployment": "kubernetes"},
         "deployment 'kubernetes' needs include_serving",
     ),
 }
