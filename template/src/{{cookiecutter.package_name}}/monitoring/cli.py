@@ -199,7 +199,7 @@ def loop_demo(
     rows: Annotated[int, typer.Option(min=200, help="Rows of traffic, and of new data.")] = 2_000,
     scale: Annotated[
         float, typer.Option(min=1.1, help="The known drift: loan amounts times this.")
-    ] = 1.6,
+    ] = 2.0,
     seed: Annotated[int, typer.Option(help="Seed of the rows drawn.")] = 7,
     params_file: Annotated[
         Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)

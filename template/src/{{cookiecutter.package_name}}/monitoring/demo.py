@@ -1,7 +1,7 @@
 """`make loop-demo`: the whole loop on this machine, each step printed as it happens.
 
 1. Serve the champion: a real uvicorn on loopback, prediction log on, admin route on.
-2. Send traffic from the sample generator (`data.make_sample`) with the loan amounts moved: a
+2. Send traffic from the sample generator (`data.make_sample`) with the loan amounts scaled: a
    drift whose answer is known (loan_amount, and no other feature).
 3. Monitor the window of that traffic: loan_amount must be flagged, and no other feature.
 4. New labelled data arrives in the inbox: the same drifted distribution, outcomes drawn from
@@ -37,7 +37,7 @@ import httpx
 import pandas as pd
 
 from ..config import Params
-from ..data import make_sample, write_table
+from ..data import make_sample, read_table, write_table
 from ..schema import Contract
 from .reference import load_reference
 
@@ -196,12 +196,17 @@ def run_loop(params: Params, model_dir: Path, rows: int, scale: float, seed: int
         step(3, "monitor the window of that traffic")
         run_command("monitor", "--since", since.isoformat())
         report = read_json(reports / "drift.json")
-        if report["drifted_features"] != [DRIFTED]:
-            raise DemoError(f"expected drift in {DRIFTED} alone: {report['drifted_features']}")
+        flagged = report["drifted_features"]
+        if flagged != [DRIFTED]:
+            raise DemoError(
+                f"expected drift in {DRIFTED} alone; flagged: {', '.join(flagged) or 'nothing'}"
+                " (a champion trained on earlier loops' rows needs a larger --scale)"
+            )
         say(f"verdict {report['verdict']}: {DRIFTED} drifted, no other feature did")
 
         step(4, "new labelled data arrives in the inbox")
-        first_id = 1 + int(pd.to_numeric(reference.table[contract.id]).max()) if contract.id else 1
+        raw = read_table(params.data.raw)  # earlier loops may have added ids beyond the reference's
+        first_id = 1 + int(pd.to_numeric(raw[contract.id]).max()) if contract.id else 1
         labelled = make_sample(contract, rows, seed + 1, loan_scale=scale, first_id=first_id)
         arrived = params.monitoring.retrain.inbox / f"loop-demo-{since:%Y%m%dT%H%M%S}.csv"
         write_table(labelled, arrived)
