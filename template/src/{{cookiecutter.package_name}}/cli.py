@@ -6,14 +6,13 @@ errors (bad parameters, bad data, missing inputs) print one clear message and ex
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-{%- if cookiecutter.include_monitoring %}
 
+from .console import ParamsOption, expected_errors
+{%- if cookiecutter.include_monitoring %}
 from .monitoring.cli import app as monitoring_app
 {%- endif %}
 
@@ -25,29 +24,6 @@ app = typer.Typer(
 
 REPORTS = Path("reports")
 TRAIN_RUN = REPORTS / "train.json"
-ParamsOption = Annotated[
-    Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
-]
-
-
-@contextmanager
-def _expected_errors() -> Iterator[None]:
-    """Turn the errors a user can fix into a message on stderr and exit code 1."""
-    from .config import ConfigError
-    from .data import DataError
-    from .schema import ContractError
-
-    expected: tuple[type[Exception], ...] = (
-        ConfigError,
-        ContractError,
-        DataError,
-        FileNotFoundError,
-    )
-    try:
-        yield
-    except expected as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
 
 
 @app.command("make-sample")
@@ -57,7 +33,7 @@ def make_sample(
     seed: Annotated[int | None, typer.Option(help="Seed; default from params.yaml.")] = None,
 ) -> None:
     """Write the synthetic sample data set to the raw data path (data.raw)."""
-    with _expected_errors():
+    with expected_errors():
         from .config import load_params
         from .data import make_sample as build_sample
         from .data import write_table
@@ -77,7 +53,7 @@ def make_sample(
 @app.command()
 def validate(params_file: ParamsOption = Path("params.yaml")) -> None:
     """Check the raw data against the contract; write reports/validation.{json,md}."""
-    with _expected_errors():
+    with expected_errors():
         from .config import load_params
         from .data import read_table
         from .schema import Contract
@@ -103,7 +79,7 @@ def validate(params_file: ParamsOption = Path("params.yaml")) -> None:
 @app.command()
 def split(params_file: ParamsOption = Path("params.yaml")) -> None:
     """Split the raw data into train and test sets (by id: a row keeps its side as data grows)."""
-    with _expected_errors():
+    with expected_errors():
         from .config import load_params
         from .data import read_table
         from .features import split_table, write_split
@@ -121,7 +97,7 @@ def split(params_file: ParamsOption = Path("params.yaml")) -> None:
 @app.command()
 def train(params_file: ParamsOption = Path("params.yaml")) -> None:
     """Fit the model on the train set and log it, its data and lineage to MLflow."""
-    with _expected_errors():
+    with expected_errors():
         from .config import load_params
         from .features import TRAIN_FILE, read_split
         from .schema import Contract
@@ -142,7 +118,7 @@ def train(params_file: ParamsOption = Path("params.yaml")) -> None:
 @app.command()
 def evaluate(params_file: ParamsOption = Path("params.yaml")) -> None:
     """Score the trained model on the test set: metrics, plots and fairness reports."""
-    with _expected_errors():
+    with expected_errors():
         import mlflow
 
         from .config import load_params
@@ -184,7 +160,7 @@ def register(params_file: ParamsOption = Path("params.yaml")) -> None:
     A rejected model is a normal outcome (exit 0): it stays `challenger`, the champion is
     untouched, and the decision is in reports/audit.jsonl and reports/decision.json.
     """
-    with _expected_errors():
+    with expected_errors():
         import json
 
         from .config import load_params
@@ -215,7 +191,7 @@ def export_model(
     dest: Annotated[Path, typer.Option(help="Destination folder.")] = Path("models/champion"),
 ) -> None:
     """Export the champion for serving: model/, schema.yaml, metadata.json, model.treelite."""
-    with _expected_errors():
+    with expected_errors():
         from .config import load_params
         from .export import TREELITE_SCORER, ExportError, export_champion
         from .features import TEST_FILE
@@ -247,7 +223,7 @@ def predict(
     ] = Path("models/champion"),
 ) -> None:
     """Score a file with the exported model: inputs + prediction (+ probabilities) as Parquet."""
-    with _expected_errors():
+    with expected_errors():
         from .serving.batch import predict_file
         from .serving.model_store import ModelLoadError
 

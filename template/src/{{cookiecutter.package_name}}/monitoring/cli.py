@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..console import ParamsOption, expected_errors
 from .trigger import Reason
 
 app = typer.Typer()
@@ -19,23 +20,18 @@ ALREADY_RUNNING = 4
 
 @app.command("compact-log")
 def compact_log(
-    params_file: Annotated[
-        Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
-    ] = Path("params.yaml"),
+    params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Compact the prediction log's rotated segments to Parquet; delete compacted data older
     than monitoring.log.retention_days (a JSONL segment goes only once compacted)."""
-    from ..config import ConfigError, load_params
-    from ..schema import Contract, ContractError
+    from ..config import load_params
+    from ..schema import Contract
     from .log_store import LogError, compact
 
-    try:
+    with expected_errors(LogError, OSError):
         params = load_params(params_file)
         log = params.monitoring.log
         done = compact(log.directory, Contract.load(params.data.contract), log.retention_days)
-    except (ConfigError, ContractError, LogError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     typer.echo(
         f"{log.directory}: {len(done.compacted)} segment(s) compacted to Parquet "
         f"({done.rows:,} rows); {len(done.removed)} older than {log.retention_days} days deleted"
@@ -83,22 +79,18 @@ def monitor(
     model_dir: Annotated[Path, typer.Option(help="The exported champion.")] = Path(
         "models/champion"
     ),
-    params_file: Annotated[
-        Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
-    ] = Path("params.yaml"),
+    params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Drift of the champion's features, predictions and (with --labels) metrics over a
     window of the prediction log (default: the last monitoring.drift.window_hours)."""
-    from ..config import ConfigError, load_params
-    from ..data import DataError
-    from ..schema import ContractError
+    from ..config import load_params
     from ..serving.model_store import ModelLoadError
     from .log_store import LogError
     from .monitor import monitor as run_monitor
     from .reference import LineageError
     from .report import VERDICTS, write_reports
 
-    try:
+    with expected_errors(LineageError, LogError, ModelLoadError, OSError):
         params = load_params(params_file)
         report = run_monitor(
             params,
@@ -109,17 +101,6 @@ def monitor(
             labels=labels,
         )
         paths = write_reports(report, out_dir)
-    except (
-        ConfigError,
-        ContractError,
-        DataError,
-        LineageError,
-        LogError,
-        ModelLoadError,
-        OSError,
-    ) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     window = report["window"]
     typer.echo(
         f"{VERDICTS[report['verdict']]}: v{report['model_version']}, {window['rows']:,} rows "
@@ -139,15 +120,11 @@ def retrain(
     report: Annotated[
         Path | None, typer.Option(help="The drift report behind it, e.g. reports/drift.json.")
     ] = None,
-    params_file: Annotated[
-        Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
-    ] = Path("params.yaml"),
+    params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
     """New labelled rows from the inbox -> checks -> raw table -> dvc repro (the gate) ->
     export and hot swap when promoted. Exit 0 promoted or refused, 1 error, 4 already running."""
-    from ..config import ConfigError, load_params
-    from ..data import DataError
-    from ..schema import ContractError
+    from ..config import load_params
     from .retrain import RetrainError
     from .retrain import retrain as run_retrain
     from .trigger import AlreadyRunningError, ReportError, Trigger, acquire_lock
@@ -157,13 +134,8 @@ def retrain(
     except AlreadyRunningError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(ALREADY_RUNNING) from None
-    try:
+    with lock, expected_errors(ReportError, RetrainError):
         entry = run_retrain(Trigger(reason, report), load_params(params_file), typer.echo)
-    except (ConfigError, ContractError, DataError, ReportError, RetrainError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        lock.close()
     typer.echo(f"retrain ({reason.value}): {entry['outcome']}")
 
 
@@ -171,9 +143,7 @@ def retrain(
 def webhook(
     host: Annotated[str, typer.Option(envvar="WEBHOOK_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="WEBHOOK_PORT")] = 8001,
-    params_file: Annotated[
-        Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
-    ] = Path("params.yaml"),
+    params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Alertmanager's webhook receiver: POST /alertmanager with `Authorization: Bearer
     $RETRAIN_TOKEN`; a firing alert labelled action="retrain" starts a retrain."""
@@ -201,22 +171,15 @@ def loop_demo(
         float, typer.Option(min=1.1, help="The known drift: loan amounts times this.")
     ] = 2.0,
     seed: Annotated[int, typer.Option(help="Seed of the rows drawn.")] = 7,
-    params_file: Annotated[
-        Path, typer.Option("--params", "-p", help="Parameters file.", show_default=True)
-    ] = Path("params.yaml"),
+    params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
     """The whole loop, step by step: serve, drifted traffic, monitor, new labelled data,
     retrain, the gate, hot swap with no failed request."""
-    from ..config import ConfigError, load_params
-    from ..data import DataError
-    from ..schema import ContractError
+    from ..config import load_params
     from .demo import DemoError, run_loop
     from .reference import LineageError
 
-    try:
+    with expected_errors(DemoError, LineageError):
         params = load_params(params_file)
         run_loop(params, params.monitoring.retrain.model_dir, rows, scale, seed)
-    except (ConfigError, ContractError, DataError, DemoError, LineageError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
     typer.echo("\nthe loop is closed: drift found, retrained through the gate, served live")
