@@ -37,11 +37,27 @@ def truthy(value: Any) -> bool:
 OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
     "serving": (
         lambda a: truthy(a["include_serving"]),
-        ("src/{package}/serving", "tests/serving", "bench"),
+        (
+            "src/{package}/serving",
+            "src/{package}/delivery",
+            "tests/serving",
+            "tests/delivery",
+            "bench",
+        ),
     ),
     "container": (
         lambda a: a["deployment"] != "none",
-        ("Dockerfile", ".dockerignore", "bench/check_image.py"),
+        (
+            "Dockerfile",
+            ".dockerignore",
+            "bench/check_image.py",
+            "deploy/compose.yaml",
+            "deploy/stack",
+        ),
+    ),
+    "kubernetes": (
+        lambda a: a["deployment"] == "kubernetes",
+        ("deploy/k8s", "deploy/kserve", "tests/deploy"),
     ),
     "github-ci": (lambda a: a["ci"] == "github", (".github",)),
     "monitoring": (

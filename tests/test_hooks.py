@@ -45,7 +45,7 @@ def answers(**overrides: object) -> dict[str, object]:
         "package_name": "credit_risk",
         "include_serving": True,
         "include_monitoring": True,
-        "deployment": "docker",
+        "deployment": "kubernetes",
     }
     return {**base, "ci": "github", **overrides}
 
@@ -59,14 +59,21 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     assert hook.unwanted(nothing) == [
         ".github/workflows/retrain.yml",
         "src/credit_risk/monitoring",
+        "src/credit_risk/delivery",
         "bench/evidently_drift.py",
         "src/credit_risk/serving",
         "bench/check_image.py",
+        "deploy/compose.yaml",
         "tests/monitoring",
+        "tests/delivery",
         "bench/drift.py",
         "tests/serving",
         ".dockerignore",
+        "deploy/kserve",
+        "deploy/stack",
+        "tests/deploy",
         "Dockerfile",
+        "deploy/k8s",
         "monitoring",
         ".github",
         "bench",
@@ -80,11 +87,17 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
         "bench/drift.py",
         "monitoring",
     ]
-    # The container part owns its file inside the serving part's folder.
+    # The container part owns its files inside the serving part's folder; kubernetes is a
+    # deployment too.
     assert hook.unwanted(answers(deployment="none")) == [
         "bench/check_image.py",
+        "deploy/compose.yaml",
         ".dockerignore",
+        "deploy/kserve",
+        "deploy/stack",
+        "tests/deploy",
         "Dockerfile",
+        "deploy/k8s",
     ]
 
 

@@ -12,6 +12,9 @@ from typing import Annotated
 import typer
 
 from .console import ParamsOption, expected_errors
+{%- if cookiecutter.include_serving %}
+from .delivery.cli import app as delivery_app
+{%- endif %}
 {%- if cookiecutter.include_monitoring %}
 from .monitoring.cli import app as monitoring_app
 {%- endif %}
@@ -233,6 +236,12 @@ def predict(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"scored {rows} rows with {model_dir} into {output_path}")
+{%- endif %}
+{%- if cookiecutter.include_serving %}
+
+
+# smoke-test, canary-verdict, consume: what CI/CD and operators run against a service.
+app.add_typer(delivery_app)
 {%- endif %}
 {%- if cookiecutter.include_monitoring %}
 
