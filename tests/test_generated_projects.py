@@ -61,6 +61,30 @@ def runs_its_code(answers: dict[str, Any]) -> bool:
     return answers["python_version"] == oldest or bool(fullest)
 
 
+def check_compose(project: Path, *, planted: bool) -> None:
+    """The team stack: valid against the compose-spec schema, every file it names there.
+
+    `planted`: also check that the schema refuses a misspelt key, so a pass means something.
+    """
+    compose = project / "deploy" / "compose.yaml"
+    schema = [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.compose-spec"]
+    run([*schema, str(compose)], project)
+    stack = yaml.safe_load(compose.read_text())
+    for name, service in stack["services"].items():
+        build = service.get("build", {})
+        named = [f"{build['context']}/{build['dockerfile']}"] if build else []
+        named += [v.split(":")[0] for v in service.get("volumes", []) if v.startswith(".")]
+        for path in named:
+            assert (compose.parent / path).exists(), f"compose.yaml: {name} names {path}"
+    if planted:
+        bad = project / "deploy" / "misspelt.yaml"
+        bad.write_text(compose.read_text().replace("    healthcheck:", "    healthchek:", 1))
+        refused = run([*schema, str(bad)], project, check=False)
+        bad.unlink()
+        assert refused.returncode == 1, refused.stdout
+        assert "'healthchek' was unexpected" in refused.stdout
+
+
 def claim(shared: Path, name: str) -> bool:
     """Claim a name across the xdist workers; True for the first claimant only."""
     try:
@@ -152,6 +176,9 @@ def test_generated_project(
     assert (project / "bench" / "bench.py").is_file() == serving
     assert (project / "Dockerfile").is_file() == container
     assert (project / "bench" / "check_image.py").is_file() == container
+    assert (project / "deploy" / "compose.yaml").is_file() == container
+    if container:
+        check_compose(project, planted=answers == defaults())
     assert (project / "src" / recorded["package_name"] / "monitoring").is_dir() == monitoring
     assert (project / "tests" / "monitoring").is_dir() == monitoring
     assert (project / "monitoring" / "prometheus.yml").is_file() == monitoring

@@ -1,0 +1,64 @@
+"""An S3 server on loopback (moto's), for the s3 answer's DVC remote and MLflow artifacts.
+
+moto answers the S3 API in a thread of the test process: the generated project's tools (DVC
+through aiobotocore, MLflow through boto3) reach it over HTTP as they would reach MinIO or AWS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+# The team stack's buckets (template/deploy/compose.yaml's `buckets` service).
+BUCKETS = ("mlflow", "dvc")
+# moto takes any keys; these keep a developer's own AWS profile out of the test.
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "test-key",
+    "AWS_SECRET_ACCESS_KEY": "test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+}
+
+
+@dataclass
+class S3:
+    endpoint: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a client needs: the keys, and MLflow's name for the endpoint."""
+        return {**CREDENTIALS, "MLFLOW_S3_ENDPOINT_URL": self.endpoint}
+
+    def client(self) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+        )
+
+    def keys(self, bucket: str) -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+@contextmanager
+def s3_server(buckets: tuple[str, ...] = BUCKETS) -> Iterator[S3]:
+    """moto on a free port of 127.0.0.1, with `buckets` made; stopped on exit."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        s3 = S3(f"http://{host}:{port}")
+        for bucket in buckets:
+            s3.client().create_bucket(Bucket=bucket)
+        yield s3
+    finally:
+        server.stop()
