@@ -160,6 +160,12 @@ def is_valid(answers: Mapping[str, Any]) -> bool:
     return not (answers["deployment"] != "none" and not answers["include_serving"])
 
 
+def is_fullest(answers: Mapping[str, Any]) -> bool:
+    """Every optional part on: the code that holds every module the others have."""
+    parts = answers["include_serving"] and answers["include_monitoring"]
+    return bool(parts and answers["deployment"] == "kubernetes")
+
+
 def option_values() -> dict[str, list[Any]]:
     values: dict[str, list[Any]] = {}
     for name, spec in QUESTIONS.items():
@@ -187,8 +193,25 @@ def matrix() -> list[dict[str, Any]]:
         return {(a, va, b, vb) for (a, va), (b, vb) in itertools.combinations(items, 2)}
 
     uncovered = set().union(*(pairs(a) for a in candidates))
+    # Rows the suite must have, whatever the pairs need (test_generated_projects.runs_its_code):
+    # the defaults (`make demo`'s project); on the oldest Python, each code the answers that
+    # change src/ and tests/ can make, without kubernetes; on each newer Python, the fullest.
+    oldest, *newer = sorted(values["python_version"], key=lambda v: tuple(map(int, v.split("."))))
+    needs = [
+        {"python_version": oldest, "include_serving": serving, "include_monitoring": monitoring}
+        | {"deployment": "docker" if serving else "none"}
+        for serving, monitoring in itertools.product([True, False], repeat=2)
+    ]
+    fullest = {"include_serving": True, "include_monitoring": True, "deployment": "kubernetes"}
+    needs += [{"python_version": version} | fullest for version in newer]
     chosen = [dict(defaults())]
     uncovered -= pairs(chosen[0])
+    for need in needs:
+        meeting = [a for a in candidates if need.items() <= a.items()]
+        if meeting and not any(need.items() <= a.items() for a in chosen):
+            best = max(meeting, key=lambda a: len(pairs(a) & uncovered))
+            chosen.append(best)
+            uncovered -= pairs(best)
     while uncovered:
         best = max(candidates, key=lambda a: len(pairs(a) & uncovered))
         chosen.append(best)

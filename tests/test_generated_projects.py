@@ -19,6 +19,7 @@ from blueprint import (
     answer_id,
     copier_copy,
     defaults,
+    is_fullest,
     leftovers,
     matrix,
     run,
@@ -48,17 +49,21 @@ def lint_fingerprint(project: Path, answers: dict[str, Any]) -> str:
 
 
 def runs_its_code(answers: dict[str, Any]) -> bool:
-    """Every distinct code runs on the oldest Python; each newer Python runs the fullest code.
+    """The oldest Python runs every code but the kubernetes answer's; each newer Python runs
+    the fullest code (every optional part on, kubernetes included).
 
     A newer Python breaks code through the language and the library versions it resolves, and
-    the fullest code (every optional part on) holds every module the others have, so it meets
-    those breaks in all of them. The smaller codes differ from it by what the answers leave
-    out, which is code-dependent, not Python-dependent: the oldest Python runs each of them.
+    the fullest code holds every module the others have, so it meets those breaks in all of
+    them. The smaller codes differ from it by what the answers leave out, which is
+    code-dependent, not Python-dependent: the oldest Python runs each of them. The kubernetes
+    answer adds only the manifest renderer and its tests (kustomize and YAML, through a
+    subprocess): nothing there depends on the Python, and the newer Pythons run it.
     """
     versions = QUESTIONS["python_version"]["choices"]
     oldest = min(versions, key=lambda version: tuple(map(int, version.split("."))))
-    fullest = answers["include_serving"] and answers["include_monitoring"]
-    return answers["python_version"] == oldest or bool(fullest)
+    if answers["python_version"] == oldest:
+        return bool(answers["deployment"] != "kubernetes")
+    return bool(is_fullest(answers))
 
 
 def check_compose(project: Path, *, planted: bool) -> None:
