@@ -56,6 +56,23 @@ def test_make_demo_reaches_a_registered_champion(demo: Demo) -> None:
     assert not [p for p in paths if p.startswith(ignored) and not p.endswith(".dvc")]
 
 
+def test_the_commit_hook_refuses_a_planted_secret(demo: Demo, shared: Path) -> None:
+    # `make demo` ran every hook over every file (projects.py): a fresh project has no finding.
+    # An AWS-shaped key (AWS's documented example) on its way into a commit is refused.
+    leak = demo.project / "planted_settings.py"
+    with locked(shared, DEMO):
+        leak.write_text('AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n')
+        run(["git", "add", leak.name], demo.project)
+        try:
+            hook = [str(demo.project / ".venv" / "bin" / "pre-commit"), "run", "detect-secrets"]
+            refused = run([*hook, "--files", leak.name], demo.project, check=False)
+        finally:
+            run(["git", "rm", "--quiet", "--force", leak.name], demo.project)
+    assert refused.returncode == 1, refused.stdout
+    assert "Secret Type: AWS Access Key" in refused.stdout
+    assert f"Location:    {leak.name}:1" in refused.stdout
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

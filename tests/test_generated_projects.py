@@ -163,8 +163,12 @@ def test_generated_project(
     workflows = sorted((project / ".github" / "workflows").glob("*.yml"))
     github = answers["ci"] == "github"
     monitoring = answers["include_monitoring"]
-    expected = {"ci.yml", "retrain.yml"} if monitoring else {"ci.yml"}
+    expected = {"ci.yml", "security.yml"} | ({"retrain.yml"} if monitoring else set())
     assert {w.name for w in workflows} == (expected if github else set())
+    assert (project / ".github" / "CODEOWNERS").is_file() == github
+    if github:
+        dependabot = ["--builtin-schema", "vendor.dependabot", ".github/dependabot.yml"]
+        run([str(BIN / "check-jsonschema"), *dependabot], project)
     if workflows:
         schema = ["--builtin-schema", "vendor.github-workflows"]
         run([str(BIN / "check-jsonschema"), *schema, *map(str, workflows)], project)
