@@ -188,6 +188,51 @@ def register(params_file: ParamsOption = Path("params.yaml")) -> None:
             typer.echo(f"  - {reason}")
 
 
+@app.command("compare-metrics")
+def compare_metrics(
+    params_file: ParamsOption = Path("params.yaml"),
+    base: Annotated[
+        str, typer.Option(help="Git revision to compare with (a pull request's base branch).")
+    ] = "HEAD",
+    diff_file: Annotated[
+        Path | None, typer.Option(help="Read this `dvc metrics diff --json` output instead.")
+    ] = None,
+    summary: Annotated[
+        Path | None, typer.Option(help="Also append the table here ($GITHUB_STEP_SUMMARY).")
+    ] = None,
+) -> None:
+    """Metrics against BASE (dvc metrics diff) as Markdown; exit 1 if the gate's metric got worse.
+
+    "Worse" is the promotion gate's rule: its primary metric lost more than its tolerance.
+    """
+    from .compare import CompareError, compare, dvc_metrics_diff, markdown, parse_diff
+
+    with expected_errors(CompareError):
+        from .config import load_params
+        from .schema import Contract
+
+        params = load_params(params_file)
+        gate = params.promotion.gate(Contract.load(params.data.contract).target.kind)
+        if diff_file is None:
+            document = dvc_metrics_diff(base)
+        else:
+            document = parse_diff(diff_file.read_text(), str(diff_file))
+        comparison = compare(
+            document,
+            str(REPORTS / "metrics.json"),
+            gate.primary_metric,
+            params.promotion.tolerance,
+            base,
+        )
+        table = markdown(comparison)
+        typer.echo(table)
+        if summary is not None:
+            with summary.open("a", encoding="utf-8") as out:
+                out.write(table + "\n")
+        if comparison.worse:
+            raise typer.Exit(1)
+
+
 @app.command("export-model")
 def export_model(
     params_file: ParamsOption = Path("params.yaml"),

@@ -30,6 +30,12 @@ METRICS_BY_KIND: dict[TaskKind, frozenset[str]] = {
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss"})
 
 
+def worse_by(metric: str, new: float, old: float) -> float:
+    """How much worse `new` is than `old` (negative: better): the promotion gate's rule, which
+    the CI's baseline check (compare.py) applies too."""
+    return new - old if metric in LOWER_IS_BETTER else old - new
+
+
 class ConfigError(ValueError):
     """params.yaml is missing or breaks a rule; the message names the key."""
 

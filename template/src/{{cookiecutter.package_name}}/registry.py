@@ -22,7 +22,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from .config import LOWER_IS_BETTER, Params
+from .config import Params, worse_by
 from .evaluate import fairness_violations, score
 from .schema import Contract
 from .tracking import use_experiment
@@ -81,10 +81,10 @@ def gate_reasons(
         reasons.append("no champion to compare with")
     else:
         new, old = metrics[primary], champion_metrics[primary]
-        worse_by = (new - old) if primary in LOWER_IS_BETTER else (old - new)
-        ok = worse_by <= tolerance
+        amount = worse_by(primary, new, old)
+        ok = amount <= tolerance
         passed &= ok
-        if worse_by <= 0:
+        if amount <= 0:
             verdict = "as good or better"
         else:
             verdict = f"worse {'within' if ok else 'beyond'} tolerance {tolerance}"

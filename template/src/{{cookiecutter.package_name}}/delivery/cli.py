@@ -3,6 +3,65 @@ the commands so `--help` answers at once."""
 
 from __future__ import annotations
 
+import os
+{%- if cookiecutter.deployment == "kubernetes" %}
+from pathlib import Path
+{%- endif %}
+from typing import Annotated
+
 import typer
 
 app = typer.Typer()
+
+
+@app.command("smoke-test")
+def smoke_test(
+    url: Annotated[
+        str, typer.Argument(help="The service's base URL, e.g. https://staging.example.com.")
+    ],
+    api_key_env: Annotated[
+        str, typer.Option(help="Environment variable that holds the API key (unset: no key).")
+    ] = "API_KEY",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for /ready.", min=0)] = 120.0,
+    model_version: Annotated[
+        str | None, typer.Option(help="Fail unless the service runs this model version.")
+    ] = None,
+) -> None:
+    """/ready, then the example the service documents scored; exit 1 naming what failed."""
+    from .smoke import SmokeError
+    from .smoke import smoke_test as run_smoke_test
+
+    try:
+        run_smoke_test(url, os.environ.get(api_key_env), typer.echo, timeout, model_version)
+    except SmokeError as exc:
+        typer.echo(f"smoke test failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("smoke test passed")
+{%- if cookiecutter.deployment == "kubernetes" %}
+
+
+@app.command("render-manifests")
+def render_manifests(
+    overlay: Annotated[str, typer.Argument(help="staging, production, canary or kserve.")],
+    image: Annotated[str, typer.Option(help="The image to run: name:tag or name@sha256:....")],
+    slot: Annotated[
+        str | None, typer.Option(help="production (blue-green): the slot that gets the image.")
+    ] = None,
+    switch: Annotated[
+        bool, typer.Option(help="production: also send the live Service's traffic to --slot.")
+    ] = False,
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """Render an overlay of deploy/k8s (or deploy/kserve) with `kubectl kustomize`, the image
+    set: what CD applies."""
+    from ..console import expected_errors
+    from .manifests import ManifestError, render
+
+    with expected_errors(ManifestError, OSError):
+        manifests = render(overlay, image, slot=slot, switch=switch)
+        if output is None:
+            typer.echo(manifests, nl=False)
+        else:
+            output.write_text(manifests, encoding="utf-8")
+            typer.echo(f"wrote {overlay} ({image}) to {output}", err=True)
+{%- endif %}
