@@ -57,7 +57,7 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
     ),
     "kubernetes": (
         lambda a: a["deployment"] == "kubernetes",
-        ("deploy/k8s", "deploy/kserve", "tests/deploy"),
+        ("deploy/k8s", "deploy/kserve", "tests/deploy", "src/{package}/delivery/manifests.py"),
     ),
     "github-ci": (lambda a: a["ci"] == "github", (".github",)),
     "monitoring": (

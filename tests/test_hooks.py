@@ -57,6 +57,7 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
         include_serving="false", include_monitoring="false", deployment="none", ci="none"
     )
     assert hook.unwanted(nothing) == [
+        "src/credit_risk/delivery/manifests.py",
         ".github/workflows/retrain.yml",
         "src/credit_risk/monitoring",
         "src/credit_risk/delivery",
@@ -90,6 +91,7 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     # The container part owns its files inside the serving part's folder; kubernetes is a
     # deployment too.
     assert hook.unwanted(answers(deployment="none")) == [
+        "src/credit_risk/delivery/manifests.py",
         "bench/check_image.py",
         "deploy/compose.yaml",
         ".dockerignore",
