@@ -16,13 +16,11 @@ from moto.server import ThreadedMotoServer
 
 # The team stack's buckets (template/deploy/compose.yaml's `buckets` service).
 BUCKETS = ("mlflow", "dvc")
-# moto takes any keys; these keep a developer's own AWS profile out of the test.
+# moto takes any keys; keys and region in the environment win over an AWS profile.
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "test-key",
     "AWS_SECRET_ACCESS_KEY": "test-secret",
     "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/dev/null",
-    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
 }
 
 

@@ -11,6 +11,7 @@ A test holds the project's lock while it uses it (the rejection and bad-input te
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import pwd
@@ -34,6 +35,7 @@ import pytest
 import yaml
 
 from blueprint import BIN, copier_copy
+from object_store import S3, s3_server
 from projects import (
     DEMO,
     PROJECT_ENV,
@@ -79,10 +81,10 @@ def kind_of(task: str) -> str:
     return KIND.get(task, task)
 
 
-def generate(template: Path, dst: Path, task: str) -> Path:
+def generate(template: Path, dst: Path, task: str, **answers: str) -> Path:
     """The default project for a task kind, installed, with its raw data made and tracked."""
     project = dst / "credit-risk"
-    copier_copy(template, project, {"ml_task": task})
+    copier_copy(template, project, {"ml_task": task, **answers})
     sh(["make", "install"], project)
     sh(["make", "data"], project)
     return project
@@ -390,14 +392,20 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: flo
 class Server:
     url: str
     backend: str
-    artifacts: Path
+    stored: Callable[[], list[str]]  # the names of the artifacts the server holds
 
 
 @contextmanager
-def start_mlflow(project: Path, backend: str, scratch: Path) -> Iterator[Server]:
-    """`mlflow server` from the project's venv, stopped (its process group) at teardown."""
+def start_mlflow(
+    project: Path, backend: str, scratch: Path, s3: S3 | None = None
+) -> Iterator[Server]:
+    """`mlflow server` from the project's venv, stopped (its process group) at teardown.
+
+    Artifacts go to a folder in `scratch`, or with `s3` to its bucket `mlflow`.
+    """
     port = free_port()
-    artifacts = scratch / "artifacts"
+    folder = scratch / "artifacts"
+    artifacts = f"s3://mlflow/{project.name}" if s3 else str(folder)
     log = scratch / "mlflow-server.log"
     command = [
         str(project / ".venv" / "bin" / "mlflow"),
@@ -411,7 +419,7 @@ def start_mlflow(project: Path, backend: str, scratch: Path) -> Iterator[Server]
         "--backend-store-uri",
         backend,
         "--artifacts-destination",
-        str(artifacts),
+        artifacts,
     ]
     with log.open("wb") as output:
         process = subprocess.Popen(
@@ -419,14 +427,21 @@ def start_mlflow(project: Path, backend: str, scratch: Path) -> Iterator[Server]
             cwd=scratch,
             # The job runner (eight more processes, for GenAI jobs) does nothing the pipeline
             # uses; without it the server is ready in 15 s instead of 35 s (load 10, measured).
-            env={**PROJECT_ENV, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            env={
+                **PROJECT_ENV,
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                **(s3.env if s3 else {}),
+            },
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
         wait_for(f"http://127.0.0.1:{port}/health", process, log)
-        yield Server(f"http://127.0.0.1:{port}", backend, artifacts)
+        if s3:
+            yield Server(f"http://127.0.0.1:{port}", backend, lambda: s3.keys("mlflow"))
+        else:
+            yield Server(f"http://127.0.0.1:{port}", backend, lambda: _files(folder))
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGTERM)
@@ -435,6 +450,10 @@ def start_mlflow(project: Path, backend: str, scratch: Path) -> Iterator[Server]
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def _files(folder: Path) -> list[str]:
+    return [str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()]
 
 
 def champion_over_rest(server: Server, model: str) -> dict[str, Any]:
@@ -459,7 +478,7 @@ def check_pipeline_on_server(project: Path, server: Server) -> None:
     assert read_json(project / "models" / "champion" / "metadata.json")["version"] == "1"
     assert not (project / "mlflow.db").exists(), "the embedded store was used"
     assert not (project / "mlruns").exists(), "artifacts were written into the project"
-    assert any(server.artifacts.rglob("MLmodel")), "the server stored no model artifacts"
+    assert any(Path(name).name == "MLmodel" for name in server.stored()), "no model stored"
     assert "exported credit-risk v1" in done.stdout
 
 
@@ -528,7 +547,8 @@ def test_pipeline_against_an_mlflow_server_on_postgresql(
             pytest.skip("running as root and there is no `postgres` user to run PostgreSQL as")
         if not shutil.which("runuser"):
             pytest.skip("running as root and `runuser` is missing to run PostgreSQL as postgres")
-    project = generate(template, tmp_path, "binary_classification")
+    # The s3 answer's project: its artifacts and DVC remote in an S3 server, as on a team's.
+    project = generate(template, tmp_path, "binary_classification", dvc_remote="s3")
     sh(
         [
             str(BIN / "uv"),
@@ -541,5 +561,42 @@ def test_pipeline_against_an_mlflow_server_on_postgresql(
         ],
         project,
     )
-    with postgres_cluster(scratch) as backend, start_mlflow(project, backend, tmp_path) as server:
+    with (
+        postgres_cluster(scratch) as backend,
+        s3_server() as s3,
+        start_mlflow(project, backend, tmp_path, s3) as server,
+    ):
         check_pipeline_on_server(project, server)
+        assert not (tmp_path / "artifacts").exists()
+        check_dvc_remote_on_s3(project, s3)
+
+
+def check_dvc_remote_on_s3(project: Path, s3: S3) -> None:
+    """`make push` to the s3 answer's remote, then a fresh clone pulls the same bytes back."""
+    dvc = str(project / ".venv" / "bin" / "dvc")
+    # As the README says: the bucket in .dvc/config (committed), the endpoint in config.local.
+    sh([dvc, "remote", "modify", "storage", "url", f"s3://dvc/{project.name}"], project)
+    endpoint = [dvc, "remote", "modify", "--local", "storage", "endpointurl", s3.endpoint]
+    sh(endpoint, project)
+    _, pushed = timed(["make", "push"], project, env=s3.env)
+    tracked = [".dvc/config", "dvc.lock", "data/raw/credit.csv.dvc"]
+    sh(["git", "add", *tracked, *map(str, project.glob("data/**/.gitignore"))], project)
+    sh(["git", "commit", "--quiet", "--no-verify", "-m", "The data in S3"], project)
+
+    clone = project.parent / "clone"
+    sh(["git", "clone", "--quiet", str(project), str(clone)], project.parent)
+    sh(endpoint, clone)
+    _, pulled = timed([dvc, "pull"], clone, env=s3.env)
+    print(f"s3 remote: make push {pushed:.1f} s, dvc pull {pulled:.1f} s")
+
+    # DVC's cached outputs (the raw table, the split): in the bucket under their MD5, and
+    # the same bytes in the clone.
+    processed = [p for p in (project / "data" / "processed").rglob("*") if p.is_file()]
+    files = [RAW, *(p.relative_to(project) for p in processed)]
+    assert len(files) > 2
+    stored = set(s3.keys("dvc"))
+    for name in files:
+        data = (project / name).read_bytes()
+        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        assert f"{project.name}/files/md5/{digest[:2]}/{digest[2:]}" in stored, name
+        assert (clone / name).read_bytes() == data, name
