@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -81,6 +82,11 @@ def check_compose(project: Path, *, planted: bool) -> None:
         named += [v.split(":")[0] for v in service.get("volumes", []) if v.startswith(".")]
         for path in named:
             assert (compose.parent / path).exists(), f"compose.yaml: {name} names {path}"
+    # Every variable it reads is in the env file users copy (secrets are read nowhere else).
+    secrets = stack.get("secrets", {}).values()
+    needed = {*re.findall(r"\$\{(\w+)", compose.read_text()), *(s["environment"] for s in secrets)}
+    offered = set(re.findall(r"^(\w+)=", (project / ".env.example").read_text(), re.MULTILINE))
+    assert needed <= offered, f".env.example lacks {sorted(needed - offered)}"
     if planted:
         bad = project / "deploy" / "misspelt.yaml"
         bad.write_text(compose.read_text().replace("    healthcheck:", "    healthchek:", 1))
