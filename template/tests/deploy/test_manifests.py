@@ -28,11 +28,12 @@ IMAGE = f"ghcr.io/acme/{SLUG}:1.4.0"
 # kubernetes-validate upgrade (its default is its newest schema) cannot change the result.
 KUBERNETES_VERSION = "1.32"
 
-# What CD applies: every overlay, and production's two slots (one with the switch).
+# What CD applies: every overlay, and production's two slots (one with the switch; the
+# committed live Service selects blue, so switching to green shows the switch at work).
 RENDERINGS: dict[str, dict[str, Any]] = {
     "staging": {"overlay": "staging"},
-    "production-blue-switch": {"overlay": "production", "slot": "blue", "switch": True},
-    "production-green": {"overlay": "production", "slot": "green"},
+    "production-blue": {"overlay": "production", "slot": "blue"},
+    "production-green-switch": {"overlay": "production", "slot": "green", "switch": True},
     "canary": {"overlay": "canary"},
     "kserve": {"overlay": "kserve"},
 }
@@ -244,24 +245,21 @@ def test_staging_is_one_pod_without_autoscaling(renderings: dict[str, list[Docum
 def test_a_production_slot_leaves_the_other_slot_and_the_switch_alone(
     renderings: dict[str, list[Document]],
 ) -> None:
-    green = renderings["production-green"]
-    assert not [d for d in green if d["metadata"].get("labels", {}).get("slot") == "blue"]
+    blue = renderings["production-blue"]
+    assert not [d for d in blue if d["metadata"].get("labels", {}).get("slot") == "green"]
     # Without --switch the live Service is not applied: traffic stays where it is.
-    assert [named(d) for d in green if d["kind"] in ("Deployment", "Service")] == [
-        f"Service/{SLUG}-green",
-        f"Deployment/{SLUG}-green",
+    assert [named(d) for d in blue if d["kind"] in ("Deployment", "Service")] == [
+        f"Service/{SLUG}-blue",
+        f"Deployment/{SLUG}-blue",
     ]
 
 
 @needs_kubectl
 def test_the_switch_is_the_live_services_slot(renderings: dict[str, list[Document]]) -> None:
-    def live(documents: list[Document]) -> Document:
-        return next(d for d in documents if named(d) == f"Service/{SLUG}")
-
-    selector = live(renderings["production-blue-switch"])["spec"]["selector"]
-    assert selector == {"app.kubernetes.io/name": SLUG, "slot": "blue"}
-    switched = rendered(overlay="production", slot="green", switch=True)
-    assert live(switched)["spec"]["selector"]["slot"] == "green"
+    documents = renderings["production-green-switch"]
+    (live,) = (d for d in documents if named(d) == f"Service/{SLUG}")
+    assert live["spec"]["selector"] == {"app.kubernetes.io/name": SLUG, "slot": "green"}
+    assert not [d for d in documents if d["metadata"].get("labels", {}).get("slot") == "blue"]
 
 
 @needs_kubectl
