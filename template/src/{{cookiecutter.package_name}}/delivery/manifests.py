@@ -41,6 +41,9 @@ _IMAGE = re.compile(
     r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?"
 )
 
+# A patch that removes whatever its target selects (kustomize reads neither kind nor name).
+_DELETE = "$patch: delete\napiVersion: v1\nkind: Any\nmetadata:\n  name: any\n"
+
 
 class ManifestError(Exception):
     """The manifests cannot be rendered; the message names the input at fault."""
@@ -139,15 +142,10 @@ def _slot_patches(overlay: str, slot: str | None, switch: bool) -> list[dict[str
     # The live Service is the one without a slot label (kustomize matches a target's name
     # against the names before nameSuffix too, which would catch the slots' Services).
     live = {"kind": "Service", "labelSelector": "!slot"}
-    patches = [{"target": {"labelSelector": f"slot={other}"}, "patch": _delete("Other")}]
+    patches = [{"target": {"labelSelector": f"slot={other}"}, "patch": _DELETE}]
     if switch:
         select = f"- op: replace\n  path: /spec/selector/slot\n  value: {slot}\n"
         patches.append({"target": live, "patch": select})
     else:
-        patches.append({"target": live, "patch": _delete("Service")})
+        patches.append({"target": live, "patch": _DELETE})
     return patches
-
-
-def _delete(kind: str) -> str:
-    """A patch that removes whatever its target selects (the kind and name are not read)."""
-    return f"$patch: delete\napiVersion: v1\nkind: {kind}\nmetadata:\n  name: any\n"
