@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,8 +45,24 @@ def test_promotion_then_rejection_then_export(
     client = mlflow.MlflowClient()
     assert str(client.get_model_version_by_alias("test-gate", "champion").version) == "1"
     card = (project / "reports" / "model_card.md").read_text()
-    assert "## Intended use" in card
-    assert "## Lineage" in card
+    sections = re.findall(r"^## (.+)$", card, flags=re.MULTILINE)
+    assert sections == [
+        "Intended use",
+        "Out of scope",
+        "Training data",
+        "Model",
+        "Metrics (test set)",
+        "Fairness",
+        "Promotion decision",
+        "Limitations",
+        "Lineage",
+        "Human oversight",
+        "Contact",
+    ]
+    # What the service refuses, from the contract: each feature's allowed values.
+    for column in Contract.load(binary).features:
+        assert f"  - {column.name}: " in card
+    assert card.rstrip().endswith("<{{ cookiecutter.author_email }}>")
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["promotion"]["binary"]["min"]["roc_auc"] = 0.999

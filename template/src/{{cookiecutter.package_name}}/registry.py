@@ -24,13 +24,14 @@ from mlflow.exceptions import MlflowException
 
 from .config import Params, worse_by
 from .evaluate import fairness_violations, score
-from .schema import Contract
+from .schema import Column, Contract
 from .tracking import use_experiment
 from .train import MODEL_DESCRIPTIONS, TrainingRun
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 MODEL_CARD = "model_card.md"
+CONTACT = "{{ cookiecutter.author_name }} <{{ cookiecutter.author_email }}>"
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,18 @@ def _record(client: Any, decision: Decision, reports: Path) -> None:
     (reports / "decision.json").write_text(json.dumps(entry, indent=2, sort_keys=True) + "\n")
 
 
+def _allowed(column: Column) -> str:
+    if column.categories is not None:
+        allowed = "one of " + ", ".join(column.categories)
+    elif column.min is not None or column.max is not None:
+        low = "-inf" if column.min is None else f"{column.min:,.15g}"
+        high = "inf" if column.max is None else f"{column.max:,.15g}"
+        allowed = f"{column.type.value} in [{low}, {high}]"
+    else:
+        allowed = column.type.value
+    return allowed + (", may be missing" if column.nullable else "")
+
+
 def model_card(
     decision: Decision,
     run: TrainingRun,
@@ -202,18 +215,26 @@ def model_card(
     sensitive = ", ".join(c.name for c in contract.sensitive) or "none"
     reasons = "\n".join(f"- {reason}" for reason in decision.reasons)
     classes = f", classes {list(target.classes)}" if target.classes else ""
+    ranges = "\n".join(f"  - {c.name}: {_allowed(c)}" for c in contract.features)
     return f"""# Model card: {decision.model} v{decision.version}
 
 Status: **{decision.outcome}** on {decision.decided_at} by {decision.decided_by}.
 
 ## Intended use
 Predicts `{target.name}` ({target.kind.value}{classes}) for one applicant from the features
-below, to support a person's decision. Not for fully automated adverse decisions, and not
-for populations unlike the training data.
+below, to support a person's decision.
 
-## Data
-Training data `{params.data.raw}` (MD5 `{run.data_hash}`), checked against the contract
-`{params.data.contract}`; test share {params.split.test_size}, split seed {params.split.seed}.
+## Out of scope
+- Fully automated decisions with legal or similarly significant effects on a person.
+- Records outside the contract the model was trained on; the service refuses them:
+{ranges}
+- Populations or periods unlike the training data: the drift checks watch for them.
+
+## Training data
+Training data `{params.data.raw}` (MD5 `{run.data_hash}`, tracked by DVC in
+`{params.data.raw}.dvc`), checked against the contract `{params.data.contract}` before
+training (report: `reports/validation.md`); test share {params.split.test_size}, split seed
+{params.split.seed}.
 
 | feature | type | may be missing |
 |---|---|---|
@@ -246,4 +267,16 @@ Metrics come from one held-out split of one data set; groups smaller than
 ## Lineage
 - MLflow run `{run.run_id}`, model `{run.model_uri}`
 - git commit `{run.git_commit}`, parameters hash `{run.params_hash}`, data MD5 `{run.data_hash}`
+
+## Human oversight
+- The promotion gate (`params.yaml` `promotion:` and `fairness:`) decides whether a version
+  becomes `champion`; the decision and its reasons are in `reports/audit.jsonl` and on the
+  model version's tags. A failed or refused run never moves the champion.
+- Changes to the contract, the gate and the pipeline need a code owner's review
+  (`.github/CODEOWNERS`).
+- The served model is the registry's `champion` alias: a person rolls back by moving the
+  alias to an earlier version and exporting it (`make export-model`).
+
+## Contact
+{CONTACT}
 """
