@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,10 @@ def rendered(project: Path = PROJECT, **how: Any) -> list[Document]:
 
 @pytest.fixture(scope="session")
 def renderings() -> dict[str, list[Document]]:
-    return {name: rendered(**how) for name, how in RENDERINGS.items()}
+    # One kubectl process each, run side by side.
+    with ThreadPoolExecutor() as pool:
+        futures = {name: pool.submit(rendered, **how) for name, how in RENDERINGS.items()}
+    return {name: future.result() for name, future in futures.items()}
 
 
 # --- the committed manifests pass -----------------------------------------------------------
