@@ -65,3 +65,32 @@ def render_manifests(
             output.write_text(manifests, encoding="utf-8")
             typer.echo(f"wrote {overlay} ({image}) to {output}", err=True)
 {%- endif %}
+
+
+@app.command()
+def consume() -> None:
+    """Score requests from a topic like POST /predict; answers and dead letters to theirs.
+
+    STREAM_URL picks the broker (kafka://, redis://, nats://); STREAM_REQUESTS, STREAM_RESULTS,
+    STREAM_DEAD_LETTER and STREAM_GROUP name the topics and the consumer group. The model and
+    the prediction log come from the service's settings (MODEL_DIR, PREDICTION_LOG_DIR...).
+    """
+    from ..console import expected_errors
+    from ..serving.logs import configure_logging
+    from ..serving.model_store import ModelLoadError
+    from ..serving.settings import SettingsError, load_settings
+    from .consumer import (
+        BrokerUnreachableError,
+        StreamSettingsError,
+        build_consumer,
+        load_stream_settings,
+        predict_service,
+    )
+
+    with expected_errors(
+        StreamSettingsError, SettingsError, ModelLoadError, BrokerUnreachableError
+    ):
+        stream = load_stream_settings()
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        build_consumer(stream, predict_service(settings)).run()
