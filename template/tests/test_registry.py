@@ -97,6 +97,16 @@ def test_promotion_then_rejection_then_export(
     assert "roc_auc" in metadata["metrics"]
     assert metadata["scorer"] == "treelite"
 
+    # A version by number (a canary), with the aliases the registry gave it.
+    canary = project / "canary"
+    result = CliRunner().invoke(app, ["export-model", "--version", "2", "--to", str(canary)])
+    assert result.exit_code == 0, result.output
+    metadata = json.loads((canary / "metadata.json").read_text())
+    assert (metadata["version"], metadata["alias"]) == ("2", "challenger")
+    result = CliRunner().invoke(app, ["export-model", "--version", "9", "--to", str(canary)])
+    assert result.exit_code == 1
+    assert "'test-gate' has no version 9 to export" in result.stderr
+
     # Without the test split to check treelite on, the export says so and serves scikit-learn.
     params["data"]["processed_dir"] = "nowhere"
     (project / "params.yaml").write_text(yaml.safe_dump(params))

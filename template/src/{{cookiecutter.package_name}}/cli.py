@@ -236,9 +236,16 @@ def compare_metrics(
 @app.command("export-model")
 def export_model(
     params_file: ParamsOption = Path("params.yaml"),
-    dest: Annotated[Path, typer.Option(help="Destination folder.")] = Path("models/champion"),
+    dest: Annotated[Path, typer.Option("--dest", "--to", help="Destination folder.")] = Path(
+        "models/champion"
+    ),
+    version: Annotated[
+        int | None,
+        typer.Option(help="This registry version instead of the champion (a canary).", min=1),
+    ] = None,
 ) -> None:
-    """Export the champion for serving: model/, schema.yaml, metadata.json, model.treelite."""
+    """Export the champion (or --version N) for serving: model/, schema.yaml, metadata.json,
+    model.treelite."""
     with expected_errors():
         from .config import load_params
         from .export import TREELITE_SCORER, ExportError, export_champion
@@ -247,7 +254,7 @@ def export_model(
         params = load_params(params_file)
         try:
             metadata = export_champion(
-                params.registry.model_name, dest, params.data.processed_dir / TEST_FILE
+                params.registry.model_name, dest, params.data.processed_dir / TEST_FILE, version
             )
         except ExportError as exc:
             typer.echo(f"error: {exc}", err=True)

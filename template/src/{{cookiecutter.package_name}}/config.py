@@ -165,6 +165,23 @@ class ServingParams(_Strict):
     prediction_log_backups: int = Field(default={% if cookiecutter.include_monitoring %}0{% else %}10{% endif %}, ge=0)
     prediction_log_queue_size: int = Field(default=10_000, ge=1)
     log_level: str = "INFO"
+
+
+class CanaryParams(_Strict):
+    """`canary-verdict`: how much worse than stable the canary may be over the window, and
+    the requests each side needs before anything is decided."""
+
+    window: str = Field(default="10m", pattern=r"^[0-9]+[smhdw]$")  # a Prometheus duration
+    min_requests: int = Field(default=500, ge=1)
+    max_error_rate_increase: float = Field(default=0.01, ge=0, le=1)
+    max_p99_ratio: float = Field(default=1.5, gt=0)
+    max_psi: float = Field(default=0.2, gt=0)
+
+
+class DeliveryParams(_Strict):
+    """What CI/CD decides with against a deployed service. It does not change a model."""
+
+    canary: CanaryParams = CanaryParams()
 {%- endif %}
 {%- if cookiecutter.include_monitoring %}
 
@@ -251,12 +268,14 @@ class Params(_Strict):
 {%- if cookiecutter.include_monitoring %}
     monitoring: MonitoringParams = MonitoringParams()
 {%- endif %}
+    delivery: DeliveryParams = DeliveryParams()
 
     def digest(self) -> str:
         """A stable hash of every training parameter, recorded with each model version
-        (serving and monitoring policy are left out: they do not change the model)."""
+        (serving, monitoring and delivery policy are left out: they do not change the model)."""
         canonical = json.dumps(
-            self.model_dump(mode="json", exclude={"serving", "monitoring"}), sort_keys=True
+            self.model_dump(mode="json", exclude={"serving", "monitoring", "delivery"}),
+            sort_keys=True,
         )
 {%- else %}
 

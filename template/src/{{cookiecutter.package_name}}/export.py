@@ -1,4 +1,5 @@
-"""`make export-model`: the registry's champion -> the folder serving reads.
+"""`make export-model`: the registry's champion (or a version: a canary) -> the folder serving
+reads.
 
     model/           the MLflow model (skops): the canonical artifact
     schema.yaml      the contract it was trained on
@@ -50,15 +51,18 @@ CHECK_ROWS = 2_000
 
 
 class ExportError(RuntimeError):
-    """The registry has no champion to export."""
+    """The registry has no champion, or not the version asked for, to export."""
 
 
 class FastPathError(Exception):
     """The treelite model cannot be built or does not match scikit-learn; says why."""
 
 
-def export_champion(name: str, destination: Path, check_data: Path) -> dict[str, Any]:
-    """Write the champion of model `name` to `destination`; returns its metadata.
+def export_champion(
+    name: str, destination: Path, check_data: Path, number: int | None = None
+) -> dict[str, Any]:
+    """Write the champion of model `name` (or its version `number`: the canary of a rollout,
+    which the registry still decides) to `destination`; returns its metadata.
 
     `check_data` is a table with the contract's feature columns (the test split) that the
     fast path must reproduce.
@@ -67,9 +71,13 @@ def export_champion(name: str, destination: Path, check_data: Path) -> dict[str,
     mlflow.set_tracking_uri(tracking_uri())
     client = MlflowClient()
     try:
-        version = client.get_model_version_by_alias(name, CHAMPION)
+        if number is None:
+            version = client.get_model_version_by_alias(name, CHAMPION)
+        else:
+            version = client.get_model_version(name, str(number))
     except MlflowException:
-        raise ExportError(f"model {name!r} has no {CHAMPION!r} version to export") from None
+        wanted = f"{CHAMPION!r} version" if number is None else f"version {number}"
+        raise ExportError(f"model {name!r} has no {wanted} to export") from None
     if version.run_id is None:
         raise ExportError(f"model {name!r} v{version.version} has no MLflow run to export from")
     run = client.get_run(version.run_id)
@@ -77,7 +85,7 @@ def export_champion(name: str, destination: Path, check_data: Path) -> dict[str,
         shutil.rmtree(destination)
     destination.mkdir(parents=True)
     mlflow.artifacts.download_artifacts(
-        f"models:/{name}@{CHAMPION}", dst_path=str(destination / MODEL_DIR)
+        f"models:/{name}/{version.version}", dst_path=str(destination / MODEL_DIR)
     )
     with tempfile.TemporaryDirectory() as scratch:
         folder = mlflow.artifacts.download_artifacts(
@@ -89,7 +97,8 @@ def export_champion(name: str, destination: Path, check_data: Path) -> dict[str,
     lineage = {
         "name": name,
         "version": str(version.version),
-        "alias": CHAMPION,
+        # The registry's aliases of an exported version (none once it lost them all).
+        "alias": CHAMPION if number is None else ",".join(sorted(version.aliases)),
         "run_id": version.run_id,
         "git_commit": tags.get("git_commit", "unknown"),
         "data_hash": tags.get("data_hash", "unknown"),

@@ -123,6 +123,7 @@ def servers(
     swap_dir = tmp_path_factory.mktemp("swap")
     (swap_dir / "current").symlink_to(export_dir)
     main_dir = tmp_path_factory.mktemp("server")
+    canary_dir = tmp_path_factory.mktemp("canary")
     configs = {
         "main": (
             {
@@ -155,6 +156,16 @@ def servers(
         "shutdown": (
             {"MODEL_DIR": str(export_dir), "PREDICTION_LOG_DIR": ""},
             tmp_path_factory.mktemp("shutdown"),
+        ),
+        "canary": (
+            {
+                "MODEL_DIR": str(export_dir),
+                "CANARY_MODEL_DIR": str(export_v2),
+                "CANARY_PERCENT": "50",
+                "PREDICTION_LOG_DIR": str(canary_dir / "predictions"),
+                "ADMIN_TOKEN": ADMIN_TOKEN,
+            },
+            canary_dir,
         ),
     }
     started = {name: RunningServer(env, workdir) for name, (env, workdir) in configs.items()}
@@ -190,6 +201,12 @@ def keyed_server(servers: dict[str, RunningServer]) -> RunningServer:
 def swap_server(servers: dict[str, RunningServer]) -> RunningServer:
     """MODEL_DIR is a symlink the test flips; version 2 runs as the shadow."""
     return servers["swap"].wait_healthy()
+
+
+@pytest.fixture(scope="session")
+def canary_server(servers: dict[str, RunningServer]) -> RunningServer:
+    """Version 2 as the canary beside version 1, for half of the traffic to start with."""
+    return servers["canary"].wait_healthy()
 
 
 @pytest.fixture(scope="session")

@@ -171,9 +171,11 @@ def test_model_card(client: httpx.Client) -> None:
 def test_metrics_after_predictions(client: httpx.Client) -> None:
     client.post("/predict", json=RECORD)
     text = client.get("/metrics").text
-    assert 'http_requests_total{method="POST",route="/predict",status="200"}' in text
+    labels = 'method="POST",model_version="1",role="stable",route="/predict",status="200"'
+    assert "http_requests_total{" + labels + "}" in text
     assert "http_request_duration_seconds_bucket" in text
-    assert 'predictions_total{model_version="1"' in text
+    assert 'predictions_total{model_version="1",prediction=' in text
+    assert 'prediction_score_count{model_version="1",role="stable"}' in text
     assert 'model_info{alias="champion",name="{{ cookiecutter.project_slug }}",version="1"} 1.0' in text
 
 

@@ -64,7 +64,7 @@ def test_hot_swap_under_load_drops_nothing(swap_server: RunningServer, export_v2
         thread.join()
 
     assert reload.status_code == 200, reload.text
-    assert reload.json() == {"previous_version": "1", "model_version": "2"}
+    assert reload.json() == {"previous_version": "1", "model_version": "2", "canary_version": None}
     assert set(statuses) == {200}
     for seen in versions:
         assert seen[0] == "1"

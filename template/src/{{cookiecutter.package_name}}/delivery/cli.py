@@ -4,12 +4,12 @@ the commands so `--help` answers at once."""
 from __future__ import annotations
 
 import os
-{%- if cookiecutter.deployment == "kubernetes" %}
 from pathlib import Path
-{%- endif %}
 from typing import Annotated
 
 import typer
+
+from ..console import ParamsOption
 
 app = typer.Typer()
 
@@ -37,6 +37,37 @@ def smoke_test(
         typer.echo(f"smoke test failed: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo("smoke test passed")
+
+
+@app.command("canary-verdict")
+def canary_verdict(
+    prometheus: Annotated[
+        str, typer.Option(help="Prometheus that scrapes both roles, e.g. http://127.0.0.1:9090.")
+    ],
+    window: Annotated[
+        str | None,
+        typer.Option(help="Range to compare, a Prometheus duration (default: params.yaml)."),
+    ] = None,
+    job: Annotated[str | None, typer.Option(help="Only this scrape job's series.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(help="Judge the window that ends then (RFC 3339 or Unix time), not now."),
+    ] = None,
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Canary against stable from Prometheus: error rate, p99 latency, prediction PSI and
+    requests. Exit 0 promote, 3 rollback, 4 not enough requests to decide, 1 error."""
+    from ..config import load_params
+    from ..console import expected_errors
+    from .canary import Prometheus, VerdictError, decide, report, with_window
+
+    with expected_errors(VerdictError):
+        limits = load_params(params_file).delivery.canary
+        if window is not None:
+            limits = with_window(limits, window)
+        verdict = decide(Prometheus(prometheus, at), limits, job)
+    typer.echo(report(verdict, limits.window))
+    raise typer.Exit(verdict.outcome)
 {%- if cookiecutter.deployment == "kubernetes" %}
 
 

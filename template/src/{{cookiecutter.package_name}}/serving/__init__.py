@@ -11,6 +11,7 @@ Modules:
                       allow-list) or a registry URI
     predict           POST /predict from body bytes to response bytes
     runtime           the served model slot (atomic hot swap) and the shadow scorer
+    canary            the canary split: which model answers a request, and its role
     prediction_log    the JSONL prediction log through stdlib logging (record format there)
     middleware        observes only: request id, metrics, access log
     metrics, logs     Prometheus metrics (multiprocess-aware) and JSON logging
@@ -18,5 +19,5 @@ Modules:
     batch             `{{ cookiecutter.project_slug }} predict IN OUT` (training env: pandas, pyarrow)
 
 Routes: POST /predict, GET /model, GET /health, GET /ready, GET /metrics, POST /admin/reload,
-and the OpenAPI page at /docs.
+PUT /admin/canary, and the OpenAPI page at /docs.
 """

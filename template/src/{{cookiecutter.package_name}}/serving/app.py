@@ -24,6 +24,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from . import routes
+from .canary import CanarySplit
 from .contract_models import RequestTypes, build_request_types
 from .live_drift import LiveDrift
 from .logs import configure_logging
@@ -58,9 +59,11 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     log = _prediction_log(settings, metrics)
     shadow = _shadow(settings, model, log, metrics)
     slot = ModelSlot(model, loader=lambda: load_primary(settings))
-    state = routes.Serving(
-        settings, slot, metrics, PredictService(slot, types, metrics, log, shadow, drift)
+    split = CanarySplit(
+        slot, _canary(settings, model), settings.canary_percent, settings.serving_role
     )
+    predictor = PredictService(slot, types, metrics, log, shadow, drift, split)
+    state = routes.Serving(settings, slot, metrics, predictor)
     # One prediction now, so the first client does not pay for lazy initialisation.
     warm_up, _ = types.to_columns(types.adapter.validate_python(types.example_record))
     model.predict(model.contract.encode(warm_up))
@@ -92,7 +95,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.serving = state
-    app.add_middleware(ObservingMiddleware, metrics=metrics)
+    app.add_middleware(ObservingMiddleware, metrics=metrics, default_labels=split.labels)
     app.include_router(routes.ops)
     protected = [Depends(routes.require_api_key)] if settings.api_key else []
     app.include_router(
@@ -154,6 +157,25 @@ def _prediction_log(settings: ServingSettings, metrics: ServingMetrics) -> Predi
         queue_size=settings.prediction_log_queue_size,
         on_drop=metrics.prediction_log_dropped.inc,
     )
+
+
+def _canary(settings: ServingSettings, model: LoadedModel) -> ModelSlot | None:
+    """The canary beside the stable model: the same contract, or the service does not start
+    (the request schema is the stable model's)."""
+    folder = settings.canary_model_dir
+    if folder is None:
+        return None
+
+    def load() -> LoadedModel:
+        return load_model_dir(folder, settings.trusted_types)
+
+    canary = load()
+    if canary.contract != model.contract:
+        raise ModelLoadError(
+            f"CANARY_MODEL_DIR={folder}: the canary model was trained on a different data "
+            "contract from the served model's"
+        )
+    return ModelSlot(canary, loader=load)
 
 
 def _shadow(

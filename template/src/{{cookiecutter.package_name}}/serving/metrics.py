@@ -34,31 +34,36 @@ class ServingMetrics:
         # Its own registry, so tests can build several apps in one process.
         self.registry = CollectorRegistry()
         registry = self.registry
-        labels = ["route", "method", "status"]
+        # role: stable or canary (serving/canary.py); model_version: of the model that
+        # answered (the stable one's for routes that score nothing).
+        labels = ["route", "method", "status", "role", "model_version"]
         self.requests = Counter(
             "http_requests",
-            "HTTP requests by route, method and status.",
+            "HTTP requests by route, method, status, role and model version.",
             labels,
             registry=registry,
         )
         self.latency = Histogram(
             "http_request_duration_seconds",
-            "Time from request start to the end of the response, by route and status.",
+            "Time from request start to the end of the response, by route, status, role and "
+            "model version.",
             labels,
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
         self.predicted_rows = Counter(
             "predictions",
-            "Predicted rows by predicted class (regression: label 'value').",
-            ["model_version", "prediction"],
+            "Predicted rows by role, model version and predicted class (regression: label "
+            "'value').",
+            ["role", "model_version", "prediction"],
             registry=registry,
         )
         self.scores = Histogram(
             "prediction_score",
             "Positive-class probability (binary), top probability (multiclass) or "
-            "predicted value (regression); the first 32 rows of each request.",
-            ["model_version"],
+            "predicted value (regression); the first 32 rows of each request; by role and "
+            "model version.",
+            ["role", "model_version"],
             buckets=_VALUE_BUCKETS if regression else _PROBABILITY_BUCKETS,
             registry=registry,
         )

@@ -1,5 +1,8 @@
 """One pure-ASGI middleware that only observes: request id, metrics and the access log.
 
+Metrics are labelled with the role and model version of the model that answered, which the
+/predict route leaves in the request's state (`served`); other routes get `default_labels`.
+
 Pure ASGI rather than BaseHTTPMiddleware: it adds microseconds, not a task per request.
 It answers nothing; every request goes through FastAPI's routing.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from itertools import count
 from typing import Any
 
@@ -20,13 +24,16 @@ access_log = logging.getLogger(f"{__package__}.access")
 
 
 class ObservingMiddleware:
-    def __init__(self, app: ASGIApp, metrics: ServingMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: ServingMetrics, default_labels: Callable[[], tuple[str, str]]
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.default_labels = default_labels
         # Like a uuid4's 32 hex digits, without reading os.urandom on every request.
         self._id_prefix = secrets.token_hex(10)
         self._id_counter = count()
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, int, str, str], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -57,10 +64,15 @@ class ObservingMiddleware:
     def _observe(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         # The route template, never the raw path: raw paths would make unbounded label sets.
         route = getattr(scope.get("route"), "path", "unmatched")
-        key = (route, scope["method"], status)
+        served = scope["state"].get("served")
+        if served is None:
+            role, version = self.default_labels()
+        else:
+            role, version = served.role.value, served.model.version
+        key = (route, scope["method"], status, role, version)
         children = self._children.get(key)
         if children is None:
-            labels = (route, scope["method"], str(status))
+            labels = (route, scope["method"], str(status), role, version)
             children = (self.metrics.requests.labels(*labels), self.metrics.latency.labels(*labels))
             self._children[key] = children
         children[0].inc()
@@ -74,6 +86,8 @@ class ObservingMiddleware:
                     "path": scope["path"],
                     "status": status,
                     "latency_ms": round(seconds * 1000, 3),
+                    "role": role,
+                    "model_version": version,
                 },
             )
 

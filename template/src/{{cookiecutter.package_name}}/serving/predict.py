@@ -5,6 +5,7 @@ One pydantic-core pass validates the raw body against the contract-generated req
 otherwise). `Contract.encode` turns the rows into one float matrix, the model scores it, and
 the answer is orjson bytes: no pandas, no per-request DataFrame, no response-model pass.
 The prediction log and the shadow model get a queued record; the request does not wait.
+The canary split (canary.py) chooses the model; its role labels the metrics and the log line.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import orjson
 from pydantic import ValidationError
 
 from ..drift_bins import scores
+from .canary import CanarySplit, Served
 from .contract_models import RequestTypes
 from .live_drift import LiveDrift
 from .metrics import ServingMetrics
-from .model_store import LoadedModel, Prediction
+from .model_store import Prediction
 from .prediction_log import PredictionLog
 from .runtime import ModelSlot, ShadowScorer
+from .settings import Role
 
 # Score histogram sample: observing every row of a 1,000-row batch would cost more than
 # scoring it, so only the first rows of each request are observed.
@@ -39,8 +42,11 @@ class PredictService:
         prediction_log: PredictionLog | None,
         shadow: ShadowScorer | None,
         drift: LiveDrift,
+        split: CanarySplit | None = None,
     ) -> None:
+        """`split` None: the slot's model answers every request, labelled stable."""
         self.slot = slot
+        self.split = split or CanarySplit(slot, None, 0, Role.STABLE)
         self.types = types
         self.metrics = metrics
         self.drift = drift
@@ -48,11 +54,18 @@ class PredictService:
         self.shadow = shadow
         self._validate_json = types.adapter.validate_json
         # Label lookups cost more than the increments: children are kept per label set.
-        self._counters: dict[tuple[str, str], Any] = {}
-        self._histograms: dict[str, Any] = {}
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._histograms: dict[tuple[str, str], Any] = {}
 
-    def handle(self, body: bytes, request_id: str) -> tuple[int, bytes]:
-        """Status and JSON body for one /predict request (already authorised)."""
+    def handle(
+        self, body: bytes, request_id: str, caller_id: str | None = None
+    ) -> tuple[int, bytes]:
+        """Status and JSON body for one /predict request (already authorised); the canary
+        split chooses the model, sticky per `caller_id` when given."""
+        return self.score(body, request_id, self.split.choose(caller_id))
+
+    def score(self, body: bytes, request_id: str, served: Served) -> tuple[int, bytes]:
+        """`handle` with the model already chosen (the route labels its metrics with it)."""
         started = time.perf_counter()
         try:
             parsed = self._validate_json(body)
@@ -63,7 +76,7 @@ class PredictService:
             ]
             self.drift.refused(found)
             return 422, orjson.dumps({"detail": errors})
-        current = self.slot.current
+        role, current = served
         columns, rows = self.types.to_columns(parsed)
         matrix = current.contract.encode(columns)
         result = current.predict(matrix)
@@ -81,12 +94,13 @@ class PredictService:
             },
             option=orjson.OPT_SERIALIZE_NUMPY,
         )
-        self._observe(current, labels, result, matrix, columns)
+        self._observe(served, labels, result, matrix, columns)
         if self.prediction_log is not None:
             record = {
                 "request_id": request_id,
                 "model_name": current.name,
                 "model_version": current.version,
+                "role": role.value,
                 "latency_ms": round((time.perf_counter() - started) * 1000, 3),
                 "rows": rows,
                 "inputs": columns,
@@ -103,7 +117,7 @@ class PredictService:
 
     def _observe(
         self,
-        model: LoadedModel,
+        served: Served,
         labels: list[Any],
         result: Prediction,
         matrix: np.ndarray,
@@ -111,25 +125,30 @@ class PredictService:
     ) -> None:
         rows = len(labels)
         self.metrics.batch_rows.observe(rows)
+        role, model = served
         version = model.version
         if result.probabilities is None:
-            self._counter(version, "value").inc(rows)
+            self._counter(role, version, "value").inc(rows)
         elif rows == 1:
-            self._counter(version, str(labels[0])).inc()
+            self._counter(role, version, str(labels[0])).inc()
         else:
             for label, count in Counter(labels).items():
-                self._counter(version, str(label)).inc(count)
+                self._counter(role, version, str(label)).inc(count)
         row_scores = scores(result.probabilities, result.predictions)
-        histogram = self._histograms.get(version)
+        histogram = self._histograms.get((role, version))
         if histogram is None:
-            histogram = self._histograms[version] = self.metrics.scores.labels(version)
+            histogram = self.metrics.scores.labels(role.value, version)
+            self._histograms[role, version] = histogram
         for score in row_scores[:SCORE_SAMPLE_ROWS].tolist():
             histogram.observe(score)
-        self.drift.observe(model, matrix, columns, row_scores)
+        # Live drift counts into one model's reference bins; switching them for every canary
+        # request would flush each time. The canary's scores are in prediction_score{role}.
+        if model is self.slot.current:
+            self.drift.observe(model, matrix, columns, row_scores)
 
-    def _counter(self, version: str, label: str) -> Any:
-        counter = self._counters.get((version, label))
+    def _counter(self, role: Role, version: str, label: str) -> Any:
+        counter = self._counters.get((role, version, label))
         if counter is None:
-            counter = self.metrics.predicted_rows.labels(version, label)
-            self._counters[version, label] = counter
+            counter = self.metrics.predicted_rows.labels(role.value, version, label)
+            self._counters[role, version, label] = counter
         return counter

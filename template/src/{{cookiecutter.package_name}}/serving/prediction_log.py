@@ -12,6 +12,7 @@ Record format (one JSON object a line, one line a request, UTF-8):
     {"request_id": "4f1c...",            # also sent back in the X-Request-ID header
      "timestamp": "2026-11-25T20:15:02.123456+00:00",   # UTC, when the answer was ready
      "model_name": "{{ cookiecutter.project_slug }}", "model_version": "3",
+     "role": "stable",                    # or "canary": the model that answered (canary.py)
      "latency_ms": 0.84,                  # validation + encoding + prediction
      "rows": 2,
      "inputs":  {"age": [42, 57], ...},   # columns as sent (id and sensitive columns too);

@@ -16,9 +16,10 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from .canary import CanarySplit
 from .contract_models import PredictionResponse
 from .metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from .model_store import LoadedModel, ModelLoadError
@@ -60,17 +61,38 @@ class Readiness(BaseModel):
     model_version: str
 
 
+class CanaryInfo(BaseModel):
+    name: str
+    version: str
+    percent: float
+
+
 class ModelInfo(BaseModel):
-    """The served model's name and version, and its metadata.json (alias, lineage, metrics)."""
+    """The served model's name and version, and its metadata.json (alias, lineage, metrics);
+    the process's role, and the canary beside it with its share of the traffic (or null)."""
 
     model_config = ConfigDict(extra="allow")
     name: str
     version: str
+    role: str
+    canary: CanaryInfo | None
 
 
 class Reloaded(BaseModel):
     previous_version: str
     model_version: str
+    canary_version: str | None
+
+
+class CanaryShare(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)  # `true` is not 1%
+    percent: float = Field(ge=0, le=100, description="Share of /predict requests, 0 stops it")
+
+
+class CanaryChanged(BaseModel):
+    previous_percent: float
+    percent: float
+    canary_version: str | None
 
 
 @dataclass
@@ -84,8 +106,13 @@ class Serving:
     draining: bool = False
     _reloads: set[asyncio.Task[Any]] = field(default_factory=set)
 
+    @property
+    def split(self) -> CanarySplit:
+        return self.predictor.split
+
     async def swap_model(self) -> tuple[LoadedModel, LoadedModel]:
-        """Load the configured model in a thread (requests keep flowing), then swap it in."""
+        """Load the configured model in a thread (requests keep flowing), then swap it in;
+        the canary too, when there is one (a new version exported to CANARY_MODEL_DIR)."""
         try:
             previous, new = await run_in_threadpool(self.slot.reload)
         except ModelLoadError as exc:
@@ -99,7 +126,25 @@ class Serving:
             "model swapped",
             extra={"previous_version": previous.version, "model_version": new.version},
         )
+        if self.split.canary is not None:
+            await self._swap_canary(self.split.canary)
         return previous, new
+
+    async def _swap_canary(self, canary: ModelSlot) -> None:
+        try:
+            previous, new = await run_in_threadpool(canary.reload)
+        except ModelLoadError as exc:
+            # The stable model is swapped already; the canary keeps its old version.
+            self.metrics.model_reloads.labels("failed").inc()
+            logger.error(
+                "canary reload refused",
+                extra={"reason": str(exc), "canary_version": canary.current.version},
+            )
+            return
+        logger.info(
+            "canary swapped",
+            extra={"previous_version": previous.version, "canary_version": new.version},
+        )
 
     def reload_in_background(self) -> None:
         """SIGHUP: reload like POST /admin/reload; a failure is logged (by swap_model)."""
@@ -208,10 +253,23 @@ async def metrics(state: Annotated[Serving, Depends(serving)]) -> Response:
 
 @model.get("/model", responses={200: {"model": ModelInfo}})
 async def model_card(state: Annotated[Serving, Depends(serving)]) -> Response:
-    """Name, version, alias, lineage and metrics of the model being served."""
-    current = state.slot.current
+    """Name, version, alias, lineage and metrics of the model being served, its role, and
+    the canary's name, version and share of the traffic."""
+    current, split = state.slot.current, state.split
+    canary = None
+    if split.canary is not None:
+        model = split.canary.current
+        canary = {"name": model.name, "version": model.version, "percent": split.percent}
     return JSONBytes(
-        orjson.dumps({**current.metadata, "name": current.name, "version": current.version})
+        orjson.dumps(
+            {
+                **current.metadata,
+                "name": current.name,
+                "version": current.version,
+                "role": split.role.value,
+                "canary": canary,
+            }
+        )
     )
 
 
@@ -237,7 +295,11 @@ async def predict(request: Request) -> Response:
     """Score one record, a list of records, or a columnar batch `{"columns": {...}}`."""
     # No dependencies on the hot path: solving each costs more than validating the record.
     body = await limited_body(request)
-    status, content = _state(request).predictor.handle(body, request.state.request_id)
+    predictor = _state(request).predictor
+    # Chosen here, so the middleware labels the request with it even if scoring fails.
+    served = predictor.split.choose(request.headers.get("x-caller-id"))
+    request.state.served = served
+    status, content = predictor.score(body, request.state.request_id, served)
     return JSONBytes(content, status)
 
 
@@ -248,6 +310,40 @@ async def reload_model(state: Annotated[Serving, Depends(serving)]) -> Response:
         previous, new = await state.swap_model()
     except ModelLoadError as exc:
         raise HTTPException(409, f"reload refused, still serving the old model: {exc}") from None
+    canary = state.split.canary
     return JSONBytes(
-        orjson.dumps({"previous_version": previous.version, "model_version": new.version})
+        orjson.dumps(
+            {
+                "previous_version": previous.version,
+                "model_version": new.version,
+                "canary_version": canary.current.version if canary is not None else None,
+            }
+        )
+    )
+
+
+@admin.put(
+    "/admin/canary",
+    responses={
+        200: {"model": CanaryChanged},
+        400: {"model": Message, "description": "The body is not JSON"},
+        409: {"model": Message, "description": "No canary model to send traffic to"},
+    },
+)
+async def set_canary(share: CanaryShare, state: Annotated[Serving, Depends(serving)]) -> Response:
+    """Send `percent` of /predict requests to the canary from now on (0 stops it)."""
+    split = state.split
+    try:
+        previous = split.set_percent(share.percent)
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+    canary = split.canary.current.version if split.canary is not None else None
+    logger.info(
+        "canary share changed",
+        extra={"previous_percent": previous, "percent": share.percent, "canary_version": canary},
+    )
+    return JSONBytes(
+        orjson.dumps(
+            {"previous_percent": previous, "percent": share.percent, "canary_version": canary}
+        )
     )

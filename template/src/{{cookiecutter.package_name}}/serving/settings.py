@@ -9,11 +9,12 @@ serving image runs from env vars alone. An empty env var (`PREDICTION_LOG_DIR=`)
 from __future__ import annotations
 
 import os
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..config import ServingParams
@@ -24,6 +25,13 @@ class SettingsError(ValueError):
     """The serving configuration is invalid; the message names the setting."""
 
 
+class Role(StrEnum):
+    """What every metric and prediction log line of a request is labelled with."""
+
+    STABLE = "stable"
+    CANARY = "canary"
+
+
 class ServingSettings(ServingParams, BaseSettings):
     # Env var = field name in upper case; env vars win over params.yaml (passed as init values).
     model_config = SettingsConfigDict(extra="forbid", frozen=True, case_sensitive=False)
@@ -32,6 +40,12 @@ class ServingSettings(ServingParams, BaseSettings):
     # A registry URI such as models:/{{ cookiecutter.project_slug }}@champion; needs mlflow (training env only).
     model_uri: str | None = None
     shadow_model_dir: Path | None = None
+    # A canary beside the stable model: CANARY_PERCENT of the traffic (PUT /admin/canary
+    # changes it live). SERVING_ROLE=canary: this whole process is the canary (a canary
+    # Deployment beside the stable one), so its MODEL_DIR is the canary model.
+    canary_model_dir: Path | None = None
+    canary_percent: float = Field(default=0, ge=0, le=100)
+    serving_role: Role = Role.STABLE
     api_key: str | None = None
     admin_token: str | None = None
     prediction_log_dir: Path | None = Path("logs/predictions")
@@ -40,6 +54,7 @@ class ServingSettings(ServingParams, BaseSettings):
     @field_validator(
         "model_uri",
         "shadow_model_dir",
+        "canary_model_dir",
         "api_key",
         "admin_token",
         "prediction_log_dir",
@@ -55,6 +70,20 @@ class ServingSettings(ServingParams, BaseSettings):
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @model_validator(mode="after")
+    def _one_canary(self) -> Self:
+        if self.serving_role is Role.CANARY and self.canary_model_dir is not None:
+            raise ValueError(
+                "canary_model_dir: SERVING_ROLE=canary serves MODEL_DIR as the canary; "
+                "CANARY_MODEL_DIR belongs to a stable process"
+            )
+        if self.canary_percent > 0 and self.canary_model_dir is None:
+            raise ValueError(
+                f"canary_percent: {self.canary_percent:g}% of the traffic needs a canary model "
+                "(CANARY_MODEL_DIR)"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(
