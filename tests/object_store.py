@@ -6,6 +6,7 @@ through aiobotocore, MLflow through boto3) reach it over HTTP as they would reac
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ def s3_server(buckets: tuple[str, ...] = BUCKETS) -> Iterator[S3]:
     try:
         host, port = server.get_host_and_port()
         s3 = S3(f"http://{host}:{port}")
+        # moto keeps its buckets per process, not per server: an earlier test's are still there.
+        reset = urllib.request.Request(f"{s3.endpoint}/moto-api/reset", method="POST")
+        urllib.request.urlopen(reset, timeout=10).close()
         for bucket in buckets:
             s3.client().create_bucket(Bucket=bucket)
         yield s3
