@@ -68,7 +68,8 @@ def runs_its_code(answers: dict[str, Any]) -> bool:
 
 
 def check_compose(project: Path, *, planted: bool) -> None:
-    """The team stack: valid against the compose-spec schema, every file it names there.
+    """The team stack: valid against the compose-spec schema, the files it names there, the
+    variables it reads offered by `.env.example`.
 
     `planted`: also check that the schema refuses a misspelt key, so a pass means something.
     """

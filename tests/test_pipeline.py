@@ -375,7 +375,7 @@ def test_bad_input_stops_the_pipeline_and_keeps_the_champion(
     assert after["versions"] == before["versions"]
 
 
-# --- 4 and 5. a tracking server, with SQLite and with PostgreSQL ----------------------------
+# --- 4 and 5. a tracking server, with SQLite, and with PostgreSQL and S3 --------------------
 
 
 def free_port() -> int:
