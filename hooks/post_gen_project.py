@@ -53,6 +53,7 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
             "bench/check_image.py",
             "deploy/compose.yaml",
             "deploy/stack",
+            ".github/workflows/cd.yml",
         ),
     ),
     "kubernetes": (

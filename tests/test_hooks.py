@@ -61,6 +61,7 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
         ".github/workflows/retrain.yml",
         "src/credit_risk/monitoring",
         "src/credit_risk/delivery",
+        ".github/workflows/cd.yml",
         "bench/evidently_drift.py",
         "src/credit_risk/serving",
         "bench/check_image.py",
@@ -92,6 +93,7 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     # deployment too.
     assert hook.unwanted(answers(deployment="none")) == [
         "src/credit_risk/delivery/manifests.py",
+        ".github/workflows/cd.yml",
         "bench/check_image.py",
         "deploy/compose.yaml",
         ".dockerignore",
