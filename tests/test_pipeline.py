@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -413,37 +414,24 @@ def start_mlflow(
 ) -> Iterator[Server]:
     """`mlflow server` from the project's venv, stopped (its process group) at teardown.
 
-    Artifacts go to a folder in `scratch`, or with `s3` to its bucket `mlflow`.
+    Artifacts go to a folder in `scratch`; with `s3`, the server is the team stack's instead.
     """
     port = free_port()
     folder = scratch / "artifacts"
-    artifacts = f"s3://mlflow/{project.name}" if s3 else str(folder)
     log = scratch / "mlflow-server.log"
-    command = [
-        str(project / ".venv" / "bin" / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--backend-store-uri",
-        backend,
-        "--artifacts-destination",
-        artifacts,
-    ]
+    mlflow = str(project / ".venv" / "bin" / "mlflow")
+    command = [mlflow, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command += ["--backend-store-uri", backend, "--artifacts-destination", str(folder)]
+    # The job runner (eight more processes, for GenAI jobs) does nothing the pipeline uses;
+    # without it the server is ready in 15 s instead of 35 s (load 10, measured).
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    if s3:
+        command, env = stack_mlflow(project, port, backend, s3)
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
             cwd=scratch,
-            # The job runner (eight more processes, for GenAI jobs) does nothing the pipeline
-            # uses; without it the server is ready in 15 s instead of 35 s (load 10, measured).
-            env={
-                **PROJECT_ENV,
-                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-                **(s3.env if s3 else {}),
-            },
+            env={**PROJECT_ENV, **env},
             stdout=output,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -462,6 +450,34 @@ def start_mlflow(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def stack_mlflow(
+    project: Path, port: int, backend: str, s3: S3
+) -> tuple[list[str], dict[str, str]]:
+    """The team stack's MLflow (deploy/compose.yaml) on loopback: its command and variables.
+
+    No container runs here, so the compose file's flags and variables are run as written, with
+    this test's addresses for the stack's `postgres` and `minio` and its S3 keys for `.env`'s.
+    """
+    stack = yaml.safe_load((project / "deploy" / "compose.yaml").read_text())
+    service = stack["services"]["mlflow"]
+    here = {"--host": "127.0.0.1", "--port": str(port), "--backend-store-uri": backend}
+    command = [str(project / ".venv" / "bin" / "mlflow"), "server", "--workers=1"]
+    for argument in service["command"][2:]:
+        flag, _, value = argument.partition("=")
+        command.append(f"{flag}={here.get(flag, value)}")
+    dotenv = {
+        "MINIO_ROOT_USER": s3.env["AWS_ACCESS_KEY_ID"],
+        "MINIO_ROOT_PASSWORD": s3.env["AWS_SECRET_ACCESS_KEY"],
+    }
+
+    def interpolate(value: str) -> str:  # compose's ${NAME}, ${NAME:-default}, ${NAME:?error}
+        pattern = r"\$\{(\w+)(?::([-?])([^}]*))?\}"
+        return re.sub(pattern, lambda m: dotenv.get(m[1], m[3] if m[2] == "-" else ""), value)
+
+    env = {name: interpolate(str(value)) for name, value in service["environment"].items()}
+    return command, {**env, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint}
 
 
 def _files(folder: Path) -> list[str]:
