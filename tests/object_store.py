@@ -15,8 +15,6 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-# The team stack's buckets (template/deploy/compose.yaml's `buckets` service).
-BUCKETS = ("mlflow", "dvc")
 # moto takes any keys; keys and region in the environment win over an AWS profile.
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "test-key",
@@ -49,8 +47,8 @@ class S3:
 
 
 @contextmanager
-def s3_server(buckets: tuple[str, ...] = BUCKETS) -> Iterator[S3]:
-    """moto on a free port of 127.0.0.1, with `buckets` made; stopped on exit."""
+def s3_server() -> Iterator[S3]:
+    """moto on a free port of 127.0.0.1, with no bucket (as MinIO starts); stopped on exit."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -59,8 +57,6 @@ def s3_server(buckets: tuple[str, ...] = BUCKETS) -> Iterator[S3]:
         # moto keeps its buckets per process, not per server: an earlier test's are still there.
         reset = urllib.request.Request(f"{s3.endpoint}/moto-api/reset", method="POST")
         urllib.request.urlopen(reset, timeout=10).close()
-        for bucket in buckets:
-            s3.client().create_bucket(Bucket=bucket)
         yield s3
     finally:
         server.stop()

@@ -21,7 +21,7 @@ SCRIPT = ROOT / "template" / "deploy" / "stack" / "create_buckets.py"
 @pytest.fixture
 def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3]:
     """An empty S3 server, and the variables compose.yaml gives the `buckets` service."""
-    with s3_server(buckets=()) as server:
+    with s3_server() as server:
         for name, value in {**CREDENTIALS, "AWS_ENDPOINT_URL": server.endpoint}.items():
             monkeypatch.setenv(name, value)
         yield server

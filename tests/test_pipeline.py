@@ -452,21 +452,13 @@ def start_mlflow(
                 process.wait()
 
 
-def stack_mlflow(
-    project: Path, port: int, backend: str, s3: S3
-) -> tuple[list[str], dict[str, str]]:
-    """The team stack's MLflow (deploy/compose.yaml) on loopback: its command and variables.
+def stack_service(project: Path, name: str, s3: S3) -> tuple[list[str], dict[str, str]]:
+    """A service of the team stack (deploy/compose.yaml): its command and its variables, with
+    this test's S3 server for the stack's `minio` and its keys for `.env`'s.
 
-    No container runs here, so the compose file's flags and variables are run as written, with
-    this test's addresses for the stack's `postgres` and `minio` and its S3 keys for `.env`'s.
+    No container runs here, so the tests run the compose file's commands as it writes them.
     """
-    stack = yaml.safe_load((project / "deploy" / "compose.yaml").read_text())
-    service = stack["services"]["mlflow"]
-    here = {"--host": "127.0.0.1", "--port": str(port), "--backend-store-uri": backend}
-    command = [str(project / ".venv" / "bin" / "mlflow"), "server", "--workers=1"]
-    for argument in service["command"][2:]:
-        flag, _, value = argument.partition("=")
-        command.append(f"{flag}={here.get(flag, value)}")
+    service = yaml.safe_load((project / "deploy" / "compose.yaml").read_text())["services"][name]
     dotenv = {
         "MINIO_ROOT_USER": s3.env["AWS_ACCESS_KEY_ID"],
         "MINIO_ROOT_PASSWORD": s3.env["AWS_SECRET_ACCESS_KEY"],
@@ -476,8 +468,31 @@ def stack_mlflow(
         pattern = r"\$\{(\w+)(?::([-?])([^}]*))?\}"
         return re.sub(pattern, lambda m: dotenv.get(m[1], m[3] if m[2] == "-" else ""), value)
 
-    env = {name: interpolate(str(value)) for name, value in service["environment"].items()}
-    return command, {**env, "MLFLOW_S3_ENDPOINT_URL": s3.endpoint}
+    env = {key: interpolate(str(value)) for key, value in service["environment"].items()}
+    minio = {key: s3.endpoint for key, value in env.items() if value == "http://minio:9000"}
+    return list(service["command"]), {**env, **minio}
+
+
+def stack_mlflow(
+    project: Path, port: int, backend: str, s3: S3
+) -> tuple[list[str], dict[str, str]]:
+    """The stack's MLflow on loopback, with this test's PostgreSQL for the stack's `postgres`."""
+    stack_command, env = stack_service(project, "mlflow", s3)
+    here = {"--host": "127.0.0.1", "--port": str(port), "--backend-store-uri": backend}
+    command = [str(project / ".venv" / "bin" / "mlflow"), "server", "--workers=1"]
+    for argument in stack_command[2:]:
+        flag, _, value = argument.partition("=")
+        command.append(f"{flag}={here.get(flag, value)}")
+    return command, env
+
+
+def make_stack_buckets(project: Path, s3: S3) -> None:
+    """The stack's one-shot `buckets` service: its script, from the project's environment."""
+    command, env = stack_service(project, "buckets", s3)
+    python, script, *buckets = command
+    assert (python, script) == ("python", "/opt/stack/create_buckets.py"), command
+    local = project / "deploy" / "stack" / "create_buckets.py"  # mlflow.Dockerfile copies it
+    sh([str(project / ".venv" / "bin" / "python"), str(local), *buckets], project, env=env)
 
 
 def _files(folder: Path) -> list[str]:
@@ -589,12 +604,10 @@ def test_pipeline_against_an_mlflow_server_on_postgresql(
         ],
         project,
     )
-    with (
-        postgres_cluster(scratch) as backend,
-        s3_server() as s3,
-        start_mlflow(project, backend, tmp_path, s3) as server,
-    ):
-        check_pipeline_on_server(project, server)
+    with postgres_cluster(scratch) as backend, s3_server() as s3:
+        make_stack_buckets(project, s3)  # the buckets MLflow and the DVC remote below write to
+        with start_mlflow(project, backend, tmp_path, s3) as server:
+            check_pipeline_on_server(project, server)
         assert not (tmp_path / "artifacts").exists()
         start = time.monotonic()
         check_dvc_remote_on_s3(project, s3)

@@ -38,7 +38,7 @@ from {{ cookiecutter.package_name }}.delivery.consumer import (
 )
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.serving.prediction_log import LOG_FILE_NAME
-from {{ cookiecutter.package_name }}.serving.settings import ServingSettings
+from {{ cookiecutter.package_name }}.serving.settings import Role, ServingSettings
 
 TEST_BROKERS = {"kafka": TestKafkaBroker, "redis": TestRedisBroker, "nats": TestNatsBroker}
 URLS = {
@@ -136,6 +136,7 @@ def test_a_message_is_scored_like_the_api_and_logged(
     assert answer == expected
     logged = _log_lines(settings)["req-1"]
     assert logged["rows"] == 2
+    assert logged["role"] == "stable"
     assert logged["outputs"]["predictions"] == expected["predictions"]
     assert not topics.dead_letters
 
@@ -195,6 +196,22 @@ def test_a_scoring_failure_is_a_dead_letter_not_a_stop(
     assert letter.correlation_id == "fails"
     assert "internal error" in letter.headers[REASON]
     assert [m.correlation_id for m in topics.results] == ["works"]
+
+
+def test_a_canary_consumer_labels_its_lines(
+    settings: ServingSettings, record: dict[str, Any]
+) -> None:
+    canary = settings.model_copy(update={"serving_role": Role.CANARY})
+
+    async def scenario() -> None:
+        async with running("kafka", canary) as (_, _, send):
+            await send(json.dumps(record).encode(), "req-c")
+
+    asyncio.run(scenario())
+    assert _log_lines(canary)["req-c"]["role"] == "canary"
+    split = settings.model_copy(update={"canary_model_dir": settings.model_dir})
+    with pytest.raises(StreamSettingsError, match="CANARY_MODEL_DIR is set"):
+        predict_service(split)
 
 
 def test_settings_name_what_is_wrong(monkeypatch: pytest.MonkeyPatch) -> None:

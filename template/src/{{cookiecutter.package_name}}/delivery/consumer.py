@@ -44,6 +44,7 @@ from faststream import AckPolicy, Context, FastStream, StreamMessage
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..serving.canary import CanarySplit
 from ..serving.contract_models import build_request_types
 from ..serving.live_drift import LiveDrift
 from ..serving.metrics import ServingMetrics
@@ -105,7 +106,15 @@ def load_stream_settings() -> StreamSettings:
 
 
 def predict_service(settings: ServingSettings) -> PredictService:
-    """The API's predict path, as serving/app.py assembles it (no shadow model, no HTTP)."""
+    """The API's predict path, as serving/app.py assembles it, without HTTP. Its lines are
+    labelled with SERVING_ROLE: a canary consumer is another one in the same group, with the
+    canary model, sharing the messages as replicas do (no in-process split, no shadow)."""
+    for name in ("canary_model_dir", "shadow_model_dir"):
+        if getattr(settings, name) is not None:
+            raise StreamSettingsError(
+                f"{name.upper()} is set: the consumer splits and shadows nothing; run a canary "
+                "as another consumer in the same STREAM_GROUP (SERVING_ROLE=canary, its MODEL_DIR)"
+            )
     model = load_primary(settings)
     metrics = ServingMetrics(regression=not model.contract.target.is_classification)
     types = build_request_types(
@@ -126,7 +135,8 @@ def predict_service(settings: ServingSettings) -> PredictService:
             on_drop=metrics.prediction_log_dropped.inc,
         )
     slot = ModelSlot(model, loader=lambda: load_primary(settings))
-    return PredictService(slot, types, metrics, log, None, drift)
+    split = CanarySplit(slot, None, 0, settings.serving_role)
+    return PredictService(slot, types, metrics, log, None, drift, split)
 
 
 @dataclass(frozen=True)
