@@ -1,4 +1,6 @@
 """Delivery: what CI/CD and operators run against a deployed service.
 
-The commands (cli.py) are merged into the project's CLI: smoke-test, canary-verdict, consume.
+The commands (cli.py) are merged into the project's CLI: smoke-test and canary-verdict for a
+rollout, consume for event-driven scoring
+{%- if cookiecutter.deployment == "kubernetes" %}, render-manifests for the cluster{% endif %}.
 """
