@@ -51,9 +51,14 @@ class CanarySplit:
         self._threshold = round(percent * BUCKETS / 100)
         return previous
 
+    @property
+    def active(self) -> bool:
+        """The canary takes traffic (set_percent refuses a share without a canary model)."""
+        return self._threshold > 0
+
     def choose(self, caller_id: str | None) -> Served:
         threshold = self._threshold
-        if threshold == 0 or self.canary is None:
+        if threshold == 0 or self.canary is None:  # (0 whenever there is no canary: for mypy)
             return Served(self.role, self.stable.current)
         if caller_id is None:
             bucket = random.randrange(BUCKETS)  # noqa: S311 - a traffic split, not a secret

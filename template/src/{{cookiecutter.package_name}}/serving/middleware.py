@@ -40,7 +40,7 @@ class ObservingMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id")
+        request_id = header_value(scope, b"x-request-id")
         if request_id is None:
             request_id = f"{self._id_prefix}{next(self._id_counter):012x}"
         scope.setdefault("state", {})["request_id"] = request_id
@@ -92,7 +92,8 @@ class ObservingMiddleware:
             )
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header_value(scope: Scope, name: bytes) -> str | None:
+    """The request header `name` (lower-case bytes, as ASGI gives them), or None."""
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))
