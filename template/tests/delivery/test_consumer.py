@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 from {{ cookiecutter.package_name }}.cli import app as cli
 from {{ cookiecutter.package_name }}.delivery.consumer import (
     ERRORS,
+    HEADER_ERRORS,
     REASON,
     SOURCE,
     Consumer,
@@ -177,6 +178,22 @@ def test_bad_messages_go_to_the_dead_letter_and_the_consumer_goes_on(
         assert json.loads(letter.headers[ERRORS])[0]["type"] == error_type
         assert letter.headers[SOURCE] == "{{ cookiecutter.project_slug }}.requests"
     assert set(_log_lines(settings)) == {"good"}
+
+
+def test_a_batch_wrong_in_every_row_keeps_its_dead_letter_small(
+    settings: ServingSettings, record: dict[str, Any]
+) -> None:
+    body = json.dumps([{**record, "age": "forty"}] * 100).encode()
+
+    async def scenario() -> Topics:
+        async with running("kafka", settings) as (_, topics, send):
+            await send(body, "wrong-rows")
+            return topics
+
+    [letter] = asyncio.run(scenario()).dead_letters
+    assert letter.body == body
+    assert letter.headers[REASON].endswith("; and 97 more errors")
+    assert len(json.loads(letter.headers[ERRORS])) == HEADER_ERRORS
 
 
 def test_a_scoring_failure_is_a_dead_letter_not_a_stop(

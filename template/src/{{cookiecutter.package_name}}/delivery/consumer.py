@@ -65,6 +65,10 @@ logger = logging.getLogger(__name__)
 
 SCHEMES = ("kafka", "redis", "rediss", "nats", "tls")
 REASON, ERRORS, SOURCE = "dead_letter_reason", "dead_letter_errors", "dead_letter_source"
+# A batch wrong in every row has an error a row: the headers keep the first ones, so a dead
+# letter stays about its payload's size (a broker refuses messages over its limit, and a
+# dead letter it refused would come back for ever).
+REASON_ERRORS, HEADER_ERRORS = 3, 20
 
 # publish(body, correlation_id, headers)
 Publish = Callable[[bytes, str, dict[str, str]], Any]
@@ -221,9 +225,15 @@ def build_consumer(stream: StreamSettings, service: PredictService) -> Consumer:
 def _dead_letter_headers(errors: list[dict[str, Any]], source: str) -> dict[str, str]:
     reason = "; ".join(
         f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
-        for error in errors
+        for error in errors[:REASON_ERRORS]
     )
-    return {REASON: reason, ERRORS: orjson.dumps(errors).decode(), SOURCE: source}
+    if len(errors) > REASON_ERRORS:
+        reason += f"; and {len(errors) - REASON_ERRORS} more errors"
+    return {
+        REASON: reason,
+        ERRORS: orjson.dumps(errors[:HEADER_ERRORS]).decode(),
+        SOURCE: source,
+    }
 
 
 def _route(stream: StreamSettings) -> _Route:
