@@ -215,6 +215,23 @@ def test_a_scoring_failure_is_a_dead_letter_not_a_stop(
     assert [m.correlation_id for m in topics.results] == ["works"]
 
 
+def test_prometheus_reads_the_consumers_predictions(
+    settings: ServingSettings, record: dict[str, Any]
+) -> None:
+    port = _free_port()
+
+    async def scenario() -> str:
+        stream = StreamSettings(url=URLS["kafka"], metrics_port=port)
+        consumer = build_consumer(stream, predict_service(settings))
+        async with consumer.running(), TestKafkaBroker(consumer.broker) as broker:
+            await broker.publish(json.dumps(record).encode(), topic=stream.requests)
+            return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+
+    [line] = [m for m in asyncio.run(scenario()).splitlines() if m.startswith("predictions_total")]
+    assert 'role="stable"' in line
+    assert line.endswith(" 1.0")
+
+
 def test_a_canary_consumer_labels_its_lines(
     settings: ServingSettings, record: dict[str, Any]
 ) -> None:

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from faststream import AckPolicy, Context, FastStream, StreamMessage
+from prometheus_client import start_http_server
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -93,6 +94,10 @@ class StreamSettings(BaseSettings):
     dead_letter: str = "{{ cookiecutter.project_slug }}.dead-letter"
     group: str = "{{ cookiecutter.project_slug }}"
     consumer: str = Field(default_factory=socket.gethostname)
+    # The service's prediction metrics (by role and version, scores, live drift) for
+    # Prometheus at http://METRICS_HOST:METRICS_PORT/; unset: none.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
 
 def load_stream_settings() -> StreamSettings:
@@ -169,13 +174,23 @@ class Consumer:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """The prediction log's writer and the live drift counts, flushed on the way out."""
+        """The prediction log's writer, the live drift counts and the metrics endpoint; the
+        first two flushed on the way out."""
         started = [w for w in (self.service.prediction_log, self.service.drift) if w is not None]
         for worker in started:
             worker.start()
+        endpoint = None
+        if self.settings.metrics_port is not None:
+            endpoint, _ = start_http_server(
+                self.settings.metrics_port,
+                self.settings.metrics_host,
+                registry=self.service.metrics.registry,
+            )
         try:
             yield
         finally:
+            if endpoint is not None:
+                endpoint.shutdown()
             for worker in started:
                 worker.close()
 
