@@ -206,6 +206,33 @@ def test_a_clone_pulls_the_raw_data_from_the_remote(
     assert not (clone / RAW).exists()
     sh(["make", "install", "data"], clone)
     assert (clone / RAW).read_bytes() == (project / RAW).read_bytes()
+    if task == "regression":  # once: the Makefile's fallback is the same for every task kind
+        check_data_without_the_remote(project, clone)
+
+
+def check_data_without_the_remote(project: Path, clone: Path) -> None:
+    """`make data` where the remote is unreachable (CI without its credentials): the seeded
+    sample is made again and kept only if it has the MD5 the .dvc file tracks, said in the job
+    summary; another table is an error, and the sample made for the check is not left behind."""
+    (clone / RAW).unlink()
+    shutil.rmtree(clone / ".dvc" / "cache")
+    # The remote moved away, in the clone's own config (a dvc command would cost 2 s).
+    local = "['remote \"storage\"']\n    url = /nonexistent/dvc-storage\n"
+    (clone / ".dvc" / "config.local").write_text(local)
+    summary = clone / "summary.md"
+    _, seconds = timed(["make", "data"], clone, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    print(f"make data without the remote: {seconds:.1f} s")
+    assert (clone / RAW).read_bytes() == (project / RAW).read_bytes()
+    assert f"{RAW} is the sample made again, the table {RAW}.dvc tracks" in summary.read_text()
+
+    (clone / RAW).unlink()
+    params = yaml.safe_load((clone / "params.yaml").read_text())
+    params["sample"]["rows"] = 600  # not the table the .dvc file tracks
+    (clone / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    refused = sh(["make", "data"], clone, check=False)
+    assert refused.returncode != 0
+    assert f"{RAW}.dvc tracks another table than the sample" in refused.stderr
+    assert not (clone / RAW).exists()
 
 
 # --- 2. promotion, then rejection of a worse model ------------------------------------------

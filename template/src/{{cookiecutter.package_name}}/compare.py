@@ -9,7 +9,6 @@ the whole table go out as Markdown, for a pull request's job summary.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -57,7 +56,7 @@ class Comparison:
 def dvc_metrics_diff(base: str) -> dict[str, Any]:
     """`dvc metrics diff --json --all BASE`: every metric, changed or not, of every file."""
     command = [sys.executable, "-m", "dvc", "metrics", "diff", "--json", "--all", base]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env=os.environ)  # noqa: S603 - our interpreter, fixed arguments
+    done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - our interpreter, fixed arguments
     if done.returncode != 0:
         raise CompareError(
             f"`dvc metrics diff {base}` failed (exit {done.returncode}): {done.stderr.strip()}"
