@@ -224,6 +224,9 @@ def test_an_unreachable_prometheus_is_an_error() -> None:
     code, output = verdict(f"http://127.0.0.1:{_free_port()}")
     assert code == 1
     assert "error: cannot reach Prometheus at http://127.0.0.1:" in output
+    code, output = verdict("127.0.0.1:9090")
+    assert code == 1
+    assert "error: --prometheus '127.0.0.1:9090': not an http(s) URL" in output
 
 
 def test_an_answer_that_is_not_prometheus_is_an_error() -> None:
