@@ -120,3 +120,16 @@ def test_mean_bounds_on_an_unknown_column_is_a_config_error(
     code, stderr = _validate(project, make_sample(contract, 300, seed=5))
     assert code == 1
     assert "validation.mean_bounds: shoe_size" in stderr
+
+
+def test_personal_data_is_checked_but_never_shown(
+    make_project: Callable[..., Path], contract: Contract
+) -> None:
+    project = make_project()
+    table = make_sample(contract, 300, seed=5)
+    table.loc[3, "email"] = "ana.garcia at example.com"
+    code, stderr = _validate(project, table)
+    assert code == 1
+    assert "column 'email': expect_column_values_to_match_regex failed: 1 of 300" in stderr
+    written = stderr + "".join(p.read_text() for p in (project / "reports").iterdir())
+    assert not [email for email in table["email"] if email in written]

@@ -22,6 +22,9 @@ EMPLOYMENT_RISK = {
     "retired": 0.3,
 }
 
+FIRST_NAMES = ("ana", "ben", "chloe", "david", "emma", "farid", "grace", "hugo", "ines", "jonas")
+LAST_NAMES = ("garcia", "hughes", "ivanova", "jensen", "kowalski", "larsen", "moreau", "novak")
+
 
 class DataError(ValueError):
     """A data file is missing, empty or unreadable."""
@@ -101,8 +104,20 @@ def make_sample(
     )
     if contract.id is not None:
         table.insert(0, contract.id, np.arange(first_id, first_id + rows))
+    # Personal data a real credit table holds, which the model never sees; drawn from a
+    # generator of its own so the other columns stay what they were for the same seed.
+    table["email"] = _emails(np.random.default_rng([seed, first_id]), rows)
     table[contract.target.name] = _target(contract, risk, loan, rng)
     return table[contract.columns]
+
+
+def _emails(rng: np.random.Generator, rows: int) -> list[str]:
+    """Made-up addresses at the domains reserved for examples (RFC 2606)."""
+    first = rng.choice(FIRST_NAMES, size=rows)
+    last = rng.choice(LAST_NAMES, size=rows)
+    number = rng.integers(1, 10_000, size=rows)
+    domain = rng.choice(["example.com", "example.org", "example.net"], size=rows)
+    return [f"{f}.{n}{k}@{d}" for f, n, k, d in zip(first, last, number, domain, strict=True)]
 
 
 def _target(

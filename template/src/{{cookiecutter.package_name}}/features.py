@@ -37,7 +37,10 @@ def split_table(
     the table grows: the gate scores the champion on the new test split, and a row the champion
     trained on must not land there (it would flatter the champion and block every retrain).
     Without one, a random split stratified on the target for classification.
+    The contract's `other` columns (personal data among them) are left out: training and its
+    checks never read them.
     """
+    table = table.drop(columns=[c.name for c in contract.other], errors="ignore")
     if contract.id is not None:
         ids = table[contract.id].astype(str)
         key = hashlib.sha256(str(seed).encode()).hexdigest()[:16]

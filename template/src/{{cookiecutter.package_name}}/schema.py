@@ -6,6 +6,7 @@ This module must stay light (pydantic, PyYAML, numpy only): the serving image im
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from functools import cached_property
@@ -27,6 +28,7 @@ class ColumnType(StrEnum):
     INTEGER = "integer"
     CATEGORICAL = "categorical"
     BOOLEAN = "boolean"
+    TEXT = "text"  # free text (an e-mail, a phone number): never a feature, `pattern` checks it
 
 
 class TaskKind(StrEnum):
@@ -46,10 +48,22 @@ class Column(_Strict):
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] | None = None
+    pattern: str | None = None  # text only: a regular expression every value must match
+    # Personal data (an e-mail, a phone number): never written raw to the prediction log, an
+    # API example, the model card or a report (see `Contract.pii`).
+    pii: bool = False
     description: str = ""
 
     @model_validator(mode="after")
     def _rules_fit_type(self) -> Self:
+        if self.pattern is not None:
+            if self.type is not ColumnType.TEXT:
+                raise ValueError(f"column {self.name!r}: only text columns take `pattern`")
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                message = f"column {self.name!r}: `pattern` is no regular expression: {exc}"
+                raise ValueError(message) from None
         is_number = self.type in (ColumnType.NUMERIC, ColumnType.INTEGER)
         if self.type is ColumnType.CATEGORICAL:
             if not self.categories:
@@ -101,15 +115,26 @@ class Contract(_Strict):
     target: Target
     features: tuple[Column, ...] = Field(min_length=1)
     sensitive: tuple[Column, ...] = ()
+    # Other columns of the table (an e-mail...): validated and accepted by the API, never
+    # given to the model or the fairness checks.
+    other: tuple[Column, ...] = ()
 
     @model_validator(mode="after")
     def _names_are_unique(self) -> Self:
-        names = [self.target.name, *(c.name for c in (*self.features, *self.sensitive))]
+        names = [self.target.name, *(c.name for c in self.described)]
         if self.id is not None:
             names.append(self.id)
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"column names used twice: {', '.join(duplicates)}")
+        for column in self.features:
+            # The model, the drift checks and the API's example need a feature's raw values.
+            if column.pii or column.type is ColumnType.TEXT:
+                what = "`pii: true`" if column.pii else "type text"
+                raise ValueError(
+                    f"feature {column.name!r}: {what} is not allowed on a model feature; "
+                    "list the column under `other:` (personal data stays out of the model)"
+                )
         return self
 
     @classmethod
@@ -124,10 +149,20 @@ class Contract(_Strict):
     def columns(self) -> list[str]:
         """Every column the raw table must have, in contract order."""
         head = [self.id] if self.id is not None else []
-        return [*head, *self.feature_names, *(c.name for c in self.sensitive), self.target.name]
+        return [*head, *(c.name for c in self.described), self.target.name]
+
+    @property
+    def described(self) -> tuple[Column, ...]:
+        """The features, sensitive and other columns, in contract order."""
+        return (*self.features, *self.sensitive, *self.other)
+
+    @property
+    def pii(self) -> tuple[str, ...]:
+        """The names of the personal-data columns (`pii: true`)."""
+        return tuple(c.name for c in self.described if c.pii)
 
     def column(self, name: str) -> Column:
-        for column in (*self.features, *self.sensitive):
+        for column in self.described:
             if column.name == name:
                 return column
         raise KeyError(name)

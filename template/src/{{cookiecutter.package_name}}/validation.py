@@ -63,7 +63,7 @@ def build_expectations(contract: Contract, params: ValidationParams) -> list[Any
             gxe.ExpectColumnValuesToNotBeNull(column=contract.id),
             gxe.ExpectColumnValuesToBeUnique(column=contract.id),
         ]
-    for column in (*contract.features, *contract.sensitive):
+    for column in contract.described:
         expectations += _column_expectations(column, params)
     expectations += _target_expectations(contract)
     for name, (low, high) in params.mean_bounds.items():
@@ -75,7 +75,7 @@ def build_expectations(contract: Contract, params: ValidationParams) -> list[Any
 
 def _numeric_columns(contract: Contract) -> list[Column]:
     numeric = (ColumnType.NUMERIC, ColumnType.INTEGER)
-    return [c for c in (*contract.features, *contract.sensitive) if c.type in numeric]
+    return [c for c in contract.described if c.type in numeric]
 
 
 def _column_expectations(column: Column, params: ValidationParams) -> list[Any]:
@@ -88,7 +88,7 @@ def _column_expectations(column: Column, params: ValidationParams) -> list[Any]:
     elif column.type is ColumnType.INTEGER:
         # A missing value turns an integer column into floats when read from CSV.
         type_list = INTEGER_TYPES + (FLOAT_TYPES if column.nullable else [])
-    elif column.type is ColumnType.CATEGORICAL:
+    elif column.type in (ColumnType.CATEGORICAL, ColumnType.TEXT):
         type_list = STRING_TYPES
     else:
         type_list = BOOLEAN_TYPES
@@ -111,6 +111,8 @@ def _column_expectations(column: Column, params: ValidationParams) -> list[Any]:
         )
     if column.type is ColumnType.BOOLEAN:
         expectations.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=[True, False]))
+    if column.pattern is not None:
+        expectations.append(gxe.ExpectColumnValuesToMatchRegex(column=name, regex=column.pattern))
     return expectations
 
 
@@ -164,7 +166,7 @@ def validate_table(
     )
     order = {expectation.id: i for i, expectation in enumerate(suite.expectations)}
     results = sorted(run.results, key=lambda result: order.get(_expectation_id(result), len(order)))
-    checks = [_check(result) for result in results]
+    checks = [_check(result, contract.pii) for result in results]
     return ValidationReport(
         data=source,
         rows=len(table),
@@ -185,17 +187,18 @@ def _with_object_strings(table: pd.DataFrame) -> pd.DataFrame:
     return table.astype(dict.fromkeys(text, object)) if text else table
 
 
-def _check(result: Any) -> CheckResult:
+def _check(result: Any, pii: tuple[str, ...]) -> CheckResult:
     config = result.expectation_config
     kwargs = config.kwargs
     column = kwargs.get("column")
-    observed = _observed(config.type, kwargs, result.result)
+    observed = _observed(config.type, kwargs, result.result, shown=column not in pii)
     where = f"column {column!r}" if column else "table"
     message = "" if result.success else f"{where}: {config.type} failed: {observed}"
     return CheckResult(config.type, column, bool(result.success), observed, message)
 
 
-def _observed(kind: str, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
+def _observed(kind: str, kwargs: dict[str, Any], result: dict[str, Any], shown: bool) -> str:
+    """What a check saw; a personal-data column's values are never shown (`shown` False)."""
     if not result:
         return "could not be checked on this column"
     if kind == "expect_table_columns_to_match_set":
@@ -206,7 +209,9 @@ def _observed(kind: str, kwargs: dict[str, Any], result: dict[str, Any]) -> str:
         return ", ".join(parts) or f"columns {result.get('observed_value')}"
     count = result.get("unexpected_count", 0)
     total = result.get("element_count", 0)
-    examples = [_plain(v) for v in result.get("partial_unexpected_list", [])[:5]]
+    examples: Any = [_plain(v) for v in result.get("partial_unexpected_list", [])[:5]]
+    if not shown:
+        examples = "(values not shown: personal data)"
     if kind == "expect_column_values_to_be_in_type_list":
         expected = f"expected one of {kwargs['type_list']}"
         if "observed_value" in result:

@@ -37,6 +37,8 @@ def record(contract: Contract, number: int, rows: int, version: str = "1") -> di
         "timestamp": (T0 + timedelta(minutes=number)).isoformat(),
         "model_name": "{{ cookiecutter.project_slug }}",
         "model_version": version,
+        "lineage": {"run_id": f"run-{version}", "git_commit": "c" * 40, "data_hash": "d" * 32},
+        "role": "stable",
         "latency_ms": 1.5,
         "rows": rows,
         "inputs": inputs,
@@ -75,6 +77,10 @@ def test_rows_are_flat_and_compaction_round_trips(tmp_path: Path, contract: Cont
     pd.testing.assert_frame_equal(frame(tmp_path, contract), from_jsonl)
 
     assert from_jsonl["request_id"].tolist() == ["r0"] + ["r1"] * 3 + ["r2"] * 5
+    # What the line says of the model and its lineage survives compaction too.
+    assert set(from_jsonl["run_id"]) == {"run-1"}
+    assert set(from_jsonl["role"]) == {"stable"}
+    assert set(from_jsonl["data_hash"]) == {"d" * 32}
     assert from_jsonl["row"].tolist() == [0, 0, 1, 2, 0, 1, 2, 3, 4]
     assert str(from_jsonl["timestamp"].dtype) == "datetime64[ns, UTC]"
     assert from_jsonl["timestamp"].iloc[-1] == T0 + timedelta(minutes=2)

@@ -24,6 +24,7 @@ from .exports import RECIPE, write_export
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = PROJECT_ROOT / "schema.yaml"
 ADMIN_TOKEN = "admin-secret"  # pragma: allowlist secret
+PII_HASH_KEY = "test-pii-key"  # pragma: allowlist secret
 API_KEY = "s3cret"  # pragma: allowlist secret
 PROJECT_KIND = yaml.safe_load(CONTRACT.read_text())["target"]["kind"]
 OTHER_KINDS = [kind for kind in TARGETS if kind != PROJECT_KIND]
@@ -132,6 +133,7 @@ def servers(
                 "MAX_BATCH_ROWS": "100",
                 "MAX_BODY_BYTES": "65536",
                 "ADMIN_TOKEN": ADMIN_TOKEN,
+                "PII_HASH_KEY": PII_HASH_KEY,
             },
             main_dir,
         ),

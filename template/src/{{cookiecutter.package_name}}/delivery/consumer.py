@@ -49,6 +49,7 @@ from ..serving.canary import CanarySplit
 from ..serving.contract_models import build_request_types
 from ..serving.live_drift import LiveDrift
 from ..serving.metrics import ServingMetrics
+from ..serving.pii import pii_mask
 from ..serving.predict import PredictService
 from ..serving.prediction_log import PredictionLog
 from ..serving.runtime import ModelSlot, load_primary
@@ -142,6 +143,7 @@ def predict_service(settings: ServingSettings) -> PredictService:
             backups=settings.prediction_log_backups,
             queue_size=settings.prediction_log_queue_size,
             on_drop=metrics.prediction_log_dropped.inc,
+            pii=pii_mask(model.contract, settings),
         )
     slot = ModelSlot(model, loader=lambda: load_primary(settings))
     split = CanarySplit(slot, None, 0, settings.serving_role)

@@ -114,6 +114,42 @@ def monitor(
         raise typer.Exit(DRIFT_EXIT)
 
 
+# Exit code of `trace` when a link of the chain is missing or does not check out.
+BROKEN_CHAIN = 3
+
+
+@app.command()
+def trace(
+    request_id: Annotated[str, typer.Argument(help="The X-Request-ID of a /predict answer.")],
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """A prediction back to its data: request -> model version -> MLflow run -> git commit ->
+    the DVC-tracked data and its MD5 (in the cache? the remote?) -> its validation report.
+    Exit 0 when every link checks out, 3 when one does not, 1 for an unknown request."""
+    from ..config import load_params
+    from ..schema import Contract
+    from .log_store import LogError, find_request
+    from .trace import no_such_request
+    from .trace import trace as follow
+
+    with expected_errors(LogError, OSError):
+        params = load_params(params_file)
+        log = params.monitoring.log
+        contract = Contract.load(params.data.contract)
+        request = find_request(log.directory, contract, request_id)
+        if not len(request):
+            message = no_such_request(
+                request_id, log.directory, contract, log.retention_days, datetime.now(UTC)
+            )
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(1)
+        links = follow(request, Path.cwd())
+    for link in links:
+        typer.echo(f"{link.name:<11}{'' if link.found else 'BROKEN: '}{link.text}")
+    if not all(link.found for link in links):
+        raise typer.Exit(BROKEN_CHAIN)
+
+
 @app.command()
 def retrain(
     reason: Annotated[Reason, typer.Option(help="What triggered it; the audit log records it.")],

@@ -8,11 +8,13 @@ only then removes the JSONL file; retention removes Parquet segments older than
 `monitoring.log.retention_days`. `read_log` reads all three kinds as one window.
 
 One row a predicted row: `request_id`, `row` (its position in the request), `timestamp`
-(UTC), `model_version`, every contract column of the request (`id`, features, sensitive
-columns: numbers and booleans as float64 with NaN, categories as strings with NaN),
-`prediction` (as logged), `score` (positive-class probability for binary, top-class
-probability for multiclass, the value for regression), `proba_<class>` for classification,
-and `latency_ms`, `model_name` of the request.
+(UTC), `model_version`, every contract column of the request (`id`, features, sensitive and
+other columns: numbers and booleans as float64 with NaN, categories and text as strings with
+NaN; personal data as the log holds it, hashed or absent), `prediction` (as logged), `score`
+(positive-class probability for binary, top-class probability for multiclass, the value for
+regression), `proba_<class>` for classification, and the request's `latency_ms`,
+`model_name`, `role` and lineage (`run_id`, `git_commit`, `data_hash`; "unknown" for lines
+logged before they were).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..schema import ColumnType, Contract, TaskKind
-from ..serving.prediction_log import LOG_FILE_NAME, SEGMENT_GLOB, segment_time
+from ..serving.prediction_log import LINEAGE, LOG_FILE_NAME, SEGMENT_GLOB, segment_time
 
 # Rows a chunk holds (and a Parquet row group): about 10 MB for 20 features.
 CHUNK_ROWS = 65_536
@@ -282,6 +284,11 @@ def _flatten(records: list[dict[str, Any]], contract: Contract, light: bool) -> 
         np.array([r.get("latency_ms") for r in records], dtype=np.float64), counts
     )
     data["model_name"] = _repeat([str(r.get("model_name")) for r in records], counts)
+    # Lines from before the canary split was served by the stable model.
+    data["role"] = _repeat([str(r.get("role", "stable")) for r in records], counts)
+    lineages = [r.get("lineage") or {} for r in records]
+    for key in LINEAGE:
+        data[key] = _repeat([str(line.get(key, "unknown")) for line in lineages], counts)
     frame = pd.DataFrame(data)
     return frame[_ordered(frame.columns)]
 
@@ -298,11 +305,11 @@ def _repeat(values: list[Any], counts: np.ndarray) -> pd.Series:
 def _input_columns(contract: Contract) -> list[tuple[str, ColumnType | None]]:
     """Logged input columns and their types (the id's type is not in the contract: str)."""
     head: list[tuple[str, ColumnType | None]] = [(contract.id, None)] if contract.id else []
-    return [*head, *((c.name, c.type) for c in (*contract.features, *contract.sensitive))]
+    return [*head, *((c.name, c.type) for c in contract.described)]
 
 
 def _typed(values: list[Any], kind: ColumnType | None) -> Any:
-    if kind is None or kind is ColumnType.CATEGORICAL:
+    if kind is None or kind in (ColumnType.CATEGORICAL, ColumnType.TEXT):
         return pd.Series(values, dtype="str")  # None -> NaN; an integer id -> its digits
     try:
         return np.array(values, dtype=np.float64)  # None -> NaN, booleans -> 0.0 / 1.0
@@ -340,6 +347,45 @@ def _scores(
     probabilities = np.concatenate(parts) if parts else np.empty((0, len(names)))
     scores = probabilities[:, -1] if target.kind is TaskKind.BINARY else probabilities.max(axis=1)
     return {"score": scores, **{f"proba_{n}": probabilities[:, i] for i, n in enumerate(names)}}
+
+
+def find_request(directory: Path, contract: Contract, request_id: str) -> pd.DataFrame:
+    """The request's rows (log_store's flat rows), from the newest segment holding it; empty
+    when no segment does."""
+    needle = orjson.dumps(request_id)
+    for path in reversed(segments(directory)):
+        rows: pd.DataFrame
+        if path.suffix == ".parquet":
+            rows = pq.read_table(path, filters=[("request_id", "==", request_id)]).to_pandas()
+        else:
+            rows = _jsonl_request(path, contract, needle, request_id)
+        if len(rows):
+            return rows.reset_index(drop=True)
+    return pd.DataFrame()
+
+
+def _jsonl_request(path: Path, contract: Contract, needle: bytes, request_id: str) -> pd.DataFrame:
+    try:
+        with path.open("rb") as lines:
+            # The id's bytes first: decoding every line of a large segment would cost seconds.
+            for line in lines:
+                if needle in line:
+                    record = _record(line, contract)
+                    if record is not None and record["request_id"] == request_id:
+                        return _flatten([record], contract, light=False)
+    except OSError as exc:
+        raise LogError(f"{path}: cannot read the prediction log ({exc})") from None
+    return pd.DataFrame()
+
+
+def oldest_entry(directory: Path, contract: Contract) -> datetime | None:
+    """When the log's oldest remaining request was answered; None for an empty log."""
+    for path in segments(directory):
+        for frame in _frames(path, contract, light=True):
+            if len(frame):
+                oldest: datetime = frame["timestamp"].min().to_pydatetime()
+                return oldest
+    return None
 
 
 @dataclass(frozen=True)

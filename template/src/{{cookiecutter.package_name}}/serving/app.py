@@ -31,6 +31,7 @@ from .logs import configure_logging
 from .metrics import ServingMetrics
 from .middleware import ObservingMiddleware
 from .model_store import LoadedModel, ModelLoadError, load_model_dir
+from .pii import pii_mask
 from .predict import PredictService
 from .prediction_log import PredictionLog
 from .runtime import ModelSlot, ShadowScorer, load_primary
@@ -56,7 +57,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     )
     drift = LiveDrift(metrics)
     drift.use(model)
-    log = _prediction_log(settings, metrics)
+    log = _prediction_log(settings, metrics, model)
     shadow = _shadow(settings, model, log, metrics)
     slot = ModelSlot(model, loader=lambda: load_primary(settings))
     split = CanarySplit(
@@ -147,7 +148,9 @@ def _publish_request_schema(app: FastAPI, types: RequestTypes) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _prediction_log(settings: ServingSettings, metrics: ServingMetrics) -> PredictionLog | None:
+def _prediction_log(
+    settings: ServingSettings, metrics: ServingMetrics, model: LoadedModel
+) -> PredictionLog | None:
     if settings.prediction_log_dir is None:
         return None
     return PredictionLog(
@@ -156,6 +159,7 @@ def _prediction_log(settings: ServingSettings, metrics: ServingMetrics) -> Predi
         backups=settings.prediction_log_backups,
         queue_size=settings.prediction_log_queue_size,
         on_drop=metrics.prediction_log_dropped.inc,
+        pii=pii_mask(model.contract, settings),
     )
 
 

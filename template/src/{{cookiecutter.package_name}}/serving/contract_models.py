@@ -84,7 +84,8 @@ class RequestTypes:
     columns: type[BaseModel]
     adapter: TypeAdapter[Any]
     feature_names: tuple[str, ...]
-    passthrough_names: tuple[str, ...]  # id and sensitive columns: logged, never fed to the model
+    # id, sensitive and other columns: logged (personal data masked), never fed to the model
+    passthrough_names: tuple[str, ...]
     id_name: str | None
     example_record: dict[str, Any]
 
@@ -119,7 +120,7 @@ def build_request_types(
     example: dict[str, Any] | None = None,
 ) -> RequestTypes:
     """Request models for the contract; `example` (a real record) documents them if valid."""
-    passthrough = [*contract.sensitive]
+    passthrough = [*contract.sensitive, *contract.other]
     record_fields: dict[str, Any] = {
         column.name: _field(column, unknown_categories) for column in contract.features
     }
@@ -143,6 +144,8 @@ def build_request_types(
     plain = create_model("PredictionRecord", __config__=ConfigDict(extra="forbid"), **record_fields)
     valid = example is not None and _valid_example(plain, example)
     shown = example if valid and example is not None else example_record(contract)
+    # The documented example is public: personal data never appears in it.
+    shown = {name: value for name, value in shown.items() if name not in contract.pii}
     record: type[BaseModel] = create_model(
         "PredictionRecord",
         __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [shown]}),
@@ -195,6 +198,8 @@ def _request_shape(value: Any) -> str | None:
 
 
 def _value_type(column: Column, unknown_categories: UnknownCategories) -> Any:
+    if column.type is ColumnType.TEXT:
+        return Annotated[StrictStr, Field(pattern=column.pattern)]
     if column.type is ColumnType.CATEGORICAL:
         assert column.categories is not None
         if unknown_categories is UnknownCategories.REJECT:

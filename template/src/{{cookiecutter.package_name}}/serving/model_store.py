@@ -15,15 +15,18 @@ import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import treelite
 import yaml
 
 from ..schema import Contract, ContractError, TaskKind
 from ..trees import TREELITE_FILE, predict
+from .prediction_log import lineage
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,11 @@ class LoadedModel:
     @property
     def version(self) -> str:
         return str(self.metadata.get("version", "unknown"))
+
+    @cached_property
+    def lineage(self) -> orjson.Fragment:
+        """Run id, git commit and data hash, as every prediction log line carries them."""
+        return lineage(self.metadata)
 
     def predict(self, matrix: np.ndarray) -> Prediction:
         """Score an encoded float matrix (`Contract.encode`), one row or many."""

@@ -100,6 +100,7 @@ class PredictService:
                 "request_id": request_id,
                 "model_name": current.name,
                 "model_version": current.version,
+                "lineage": current.lineage,
                 "role": role.value,
                 "latency_ms": round((time.perf_counter() - started) * 1000, 3),
                 "rows": rows,

@@ -12,11 +12,15 @@ Record format (one JSON object a line, one line a request, UTF-8):
     {"request_id": "4f1c...",            # also sent back in the X-Request-ID header
      "timestamp": "2026-11-25T20:15:02.123456+00:00",   # UTC, when the answer was ready
      "model_name": "{{ cookiecutter.project_slug }}", "model_version": "3",
+     "lineage": {"run_id": "9f2c...",     # that version's MLflow run, the git commit it was
+                 "git_commit": "b2e4...", # trained at and the MD5 of its training data (DVC's
+                 "data_hash": "d5a5..."}, # key): `{{ cookiecutter.project_slug }} trace REQUEST_ID` follows them
      "role": "stable",                    # or "canary": the model that answered (canary.py)
      "latency_ms": 0.84,                  # validation + encoding + prediction
      "rows": 2,
-     "inputs":  {"age": [42, 57], ...},   # columns as sent (id and sensitive columns too);
-                                          # null = missing
+     "inputs":  {"age": [42, 57], ...},   # columns as sent (id, sensitive, other columns);
+                                          # null = missing; personal data (pii: true) as a
+                                          # keyed hash, or left out (pii.py)
      "outputs": {"predictions": [0, 1], "classes": [0, 1],
                  "probabilities": [[0.9, 0.1], [0.3, 0.7]]},   # classes/probabilities: null
                                                                # for regression
@@ -46,10 +50,14 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from .pii import PiiMask
+
 LOG_FILE_NAME = "predictions.jsonl"
 SEGMENT_GLOB = "predictions-*"
 _STAMP = "%Y%m%dT%H%M%S%fZ"
 _GATHER_S = 0.05
+# What a line's `lineage` holds: the served version's MLflow run, commit and data MD5.
+LINEAGE = ("run_id", "git_commit", "data_hash")
 
 logger = logging.getLogger(__name__)
 
@@ -72,22 +80,30 @@ def segment_time(name: str) -> datetime | None:
         return None
 
 
-def _json_line(entry: _Entry) -> bytes:
+def lineage(metadata: dict[str, Any]) -> orjson.Fragment:
+    """A model's `lineage` field, serialised once when the model is loaded (model_store.py):
+    every line repeats it, and copying bytes costs less than encoding a dict each time."""
+    fields = {key: str(metadata.get(key, "unknown")) for key in LINEAGE}
+    return orjson.Fragment(orjson.dumps(fields))
+
+
+def _json_line(entry: _Entry, mask: PiiMask | None) -> bytes:
     created, prediction = entry
     stamp = datetime.fromtimestamp(created, UTC).isoformat()
-    return orjson.dumps(
-        {"request_id": prediction["request_id"], "timestamp": stamp, **prediction},
-        option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE,
-    )
+    record = {"request_id": prediction["request_id"], "timestamp": stamp, **prediction}
+    if mask is not None:
+        record["inputs"] = mask(record["inputs"])
+    return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE)
 
 
 class _SegmentWriter:
     """Appends a batch of lines with one write and rotates by renaming, never by deleting."""
 
-    def __init__(self, path: Path, max_bytes: int, backups: int) -> None:
+    def __init__(self, path: Path, max_bytes: int, backups: int, mask: PiiMask | None) -> None:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
+        self.mask = mask
         self._stream: BinaryIO = self.path.open("ab")
         # A crash can leave half a line at the end: the next record starts on its own line.
         # (Checked at start only: later, the last line may just be another worker's write in
@@ -102,7 +118,7 @@ class _SegmentWriter:
 
     def write_batch(self, entries: list[_Entry]) -> None:
         try:
-            data = b"".join(_json_line(entry) for entry in entries)
+            data = b"".join(_json_line(entry, self.mask) for entry in entries)
             size = self._current_size()
             if size and size + len(data) > self.max_bytes:
                 self._rotate()
@@ -173,8 +189,11 @@ class PredictionLog:
         backups: int,
         queue_size: int,
         on_drop: Callable[[], None] = lambda: None,
+        pii: PiiMask | None = None,
     ) -> None:
+        """`pii` masks personal data in the writer thread, off the request path."""
         self.path = Path(directory) / LOG_FILE_NAME
+        self._pii = pii
         # A SimpleQueue has no lock for the request path and the writer to fight over; the
         # bound is checked in append instead.
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -187,7 +206,7 @@ class PredictionLog:
 
     def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = _SegmentWriter(self.path, self._max_bytes, self._backups)
+        self._writer = _SegmentWriter(self.path, self._max_bytes, self._backups, self._pii)
         self._listener = _BatchingListener(self._queue, self._writer)
         self._listener.start()
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..config import ServingParams
@@ -49,6 +49,8 @@ class ServingSettings(ServingParams, BaseSettings):
     api_key: str | None = None
     admin_token: str | None = None
     prediction_log_dir: Path | None = Path("logs/predictions")
+    # The key of the personal-data hashes in the prediction log (pii.py); unset: dropped.
+    pii_hash_key: SecretStr | None = None
     trusted_types: Annotated[tuple[str, ...], NoDecode] = ()  # TRUSTED_TYPES=a,b
 
     @field_validator(
@@ -58,6 +60,7 @@ class ServingSettings(ServingParams, BaseSettings):
         "api_key",
         "admin_token",
         "prediction_log_dir",
+        "pii_hash_key",
         mode="before",
     )
     @classmethod

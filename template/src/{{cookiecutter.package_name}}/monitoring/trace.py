@@ -1,0 +1,232 @@
+"""`{{ cookiecutter.project_slug }} trace REQUEST_ID`: one prediction back to the data its model learnt from.
+
+request (the prediction log, JSONL or compacted Parquet) -> model version -> MLflow run -> git
+commit -> the DVC-tracked data file and its MD5, and whether the DVC cache and remote still
+hold those bytes -> the validation report of that data.
+
+Each link is found by what the previous one recorded and checked against it: a data file is
+named only where DVC recorded the MD5 the run was trained on, and a validation report only
+where DVC recorded it as the output of validating that MD5. The records are searched in the
+working tree first, then in the history of `dvc.lock` (a run's own commit precedes the
+commit of its results).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import yaml
+
+from ..schema import Contract
+from ..tracking import tracking_uri
+from .log_store import oldest_entry, segments
+
+LOCK_FILE = "dvc.lock"
+VALIDATION_STAGE = "validate"
+VALIDATION_REPORT = "reports/validation.json"
+# How far back the history of dvc.lock is searched for the records of a data hash.
+HISTORY = 200
+
+
+@dataclass(frozen=True)
+class Link:
+    name: str
+    found: bool
+    text: str
+
+
+@dataclass(frozen=True)
+class _DvcRecord:
+    """Where a dvc.lock said the data hash was validated: its path and the report's MD5."""
+
+    where: str  # "the working tree" or "commit <sha>"
+    commit: str | None
+    path: str
+    report_md5: str | None
+
+
+def no_such_request(
+    request_id: str, directory: Path, contract: Contract, retention_days: int, now: datetime
+) -> str:
+    """Why a request id is not in the log: never logged here, or deleted by the retention.
+
+    Rotation and compaction lose nothing (find_request reads JSONL and Parquet segments);
+    only the retention deletes, and only segments older than `retention_days`.
+    """
+    oldest = oldest_entry(directory, contract)
+    head = f"no such request: {request_id}"
+    if oldest is None:
+        return f"{head}; {directory} holds no prediction log"
+    held = f"{directory} ({len(segments(directory))} segment(s)) starts at {oldest.isoformat()}"
+    if oldest > now - timedelta(days=retention_days):
+        return (
+            f"{head}; {held}, and nothing has reached the {retention_days}-day retention yet: "
+            "it was never logged here (refused requests are not logged)"
+        )
+    return (
+        f"{head}; {held}: requests older than that were deleted by the {retention_days}-day "
+        "retention (monitoring.log.retention_days)"
+    )
+
+
+def trace(request: pd.DataFrame, project: Path) -> list[Link]:
+    """The chain from a request's rows (`log_store.find_request`) to its data's validation
+    report; a link that cannot be followed or does not check out is not `found`."""
+    first = request.iloc[0]
+    run_id, commit, data_hash = (str(first[key]) for key in ("run_id", "git_commit", "data_hash"))
+    model_name, version = str(first["model_name"]), str(first["model_version"])
+    shown = ", ".join(f"{p}" for p in request["prediction"].tolist())
+    links = [
+        Link(
+            "request",
+            True,
+            f"{first['request_id']} at {first['timestamp'].isoformat()}: {len(request)} row(s), "
+            f"prediction(s) {shown}, answered by the {first['role']} model",
+        ),
+        Link("model", version != "unknown", f"{model_name} v{version}"),
+        _run_link(run_id, commit, data_hash, model_name, version, project),
+        _commit_link(commit, project),
+    ]
+    record = _dvc_record(data_hash, project)
+    if record is None:
+        links.append(
+            Link(
+                "data",
+                False,
+                f"MD5 {data_hash}: no {LOCK_FILE} records it (the working tree and the last "
+                f"{HISTORY} commits of {LOCK_FILE})",
+            )
+        )
+        return links
+    links.append(
+        Link("data", True, f"{record.path} MD5 {data_hash} ({LOCK_FILE} in {record.where})")
+    )
+    links.append(_storage_link(data_hash, project))
+    links.append(_report_link(record, project))
+    return links
+
+
+def _run_link(
+    run_id: str, commit: str, data_hash: str, model_name: str, version: str, project: Path
+) -> Link:
+    """The MLflow run, read back: its lineage tags must be the ones the log line carries."""
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not (project / uri.removeprefix("sqlite:///")).is_file():
+        return Link("run", False, f"MLflow run {run_id}: no tracking store at {uri}")
+    # Here, not at the top: MLflow takes seconds to import, and the log search needs none of it.
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(uri, uri)
+    try:
+        run = client.get_run(run_id)
+        registered = client.get_model_version(model_name, version).run_id
+    except MlflowException as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Link("run", False, f"MLflow run {run_id}: not in {uri} ({first_line})")
+    tags = run.data.tags
+    differ = [
+        f"{name} {tags.get(name)} in the run, {logged} in the log"
+        for name, logged in (("git_commit", commit), ("data_hash", data_hash))
+        if tags.get(name) != logged
+    ]
+    if registered != run_id:
+        differ.append(f"the registry's v{version} is run {registered}")
+    started = pd.Timestamp(run.info.start_time, unit="ms", tz="UTC").isoformat()
+    text = f"MLflow run {run_id} ({run.info.status}, started {started})"
+    return Link("run", not differ, text + (": " + "; ".join(differ) if differ else ""))
+
+
+def _git(project: Path, *arguments: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(  # noqa: S603 - git from PATH, with arguments this module builds
+        ["git", *arguments],  # noqa: S607
+        cwd=project,
+        capture_output=True,
+        check=False,
+    )
+
+
+def _commit_link(commit: str, project: Path) -> Link:
+    shown = _git(project, "show", "-s", "--format=%cI %s", commit + "^{commit}", "--")
+    if commit == "unknown" or shown.returncode != 0:
+        return Link("commit", False, f"git commit {commit}: not in this repository")
+    return Link("commit", True, f"git commit {commit}: {shown.stdout.decode().strip()}")
+
+
+def _locks(project: Path) -> Iterator[tuple[str | None, bytes]]:
+    """dvc.lock as the working tree has it, then as each recent commit had it, newest first."""
+    current = project / LOCK_FILE
+    if current.is_file():
+        yield None, current.read_bytes()
+    history = _git(project, "log", f"-n{HISTORY}", "--format=%H", "--", LOCK_FILE)
+    for commit in history.stdout.decode().split():
+        shown = _git(project, "show", f"{commit}:{LOCK_FILE}")
+        if shown.returncode == 0:
+            yield commit, shown.stdout
+
+
+def _dvc_record(data_hash: str, project: Path) -> _DvcRecord | None:
+    for commit, text in _locks(project):
+        try:
+            stages = (yaml.safe_load(text) or {}).get("stages") or {}
+        except yaml.YAMLError:
+            continue
+        stage = stages.get(VALIDATION_STAGE) or {}
+        paths = [dep["path"] for dep in stage.get("deps", []) if dep.get("md5") == data_hash]
+        if paths:
+            outs = {out["path"]: out.get("md5") for out in stage.get("outs", [])}
+            where = "the working tree" if commit is None else f"commit {commit}"
+            return _DvcRecord(where, commit, paths[0], outs.get(VALIDATION_REPORT))
+    return None
+
+
+def _storage_link(data_hash: str, project: Path) -> Link:
+    """Whether DVC can still give those bytes back: its cache, its default remote."""
+    if not (project / ".dvc").is_dir():
+        return Link("storage", False, "not a DVC repository: no cache or remote to ask")
+    # Here, not at the top: DVC takes a second or two to import.
+    from dvc.exceptions import DvcException
+    from dvc.repo import Repo
+
+    with Repo(str(project)) as repo:
+        cached = repo.cache.local.exists(data_hash)
+        try:
+            remote = repo.cloud.get_remote_odb()
+            in_remote = remote.exists(data_hash)
+            stored = f"remote {remote.path}: {'holds them' if in_remote else 'MISSING'}"
+        except DvcException as exc:
+            stored, in_remote = f"remote: {exc}", False
+    cache = f"DVC cache: {'holds the bytes' if cached else 'MISSING'}"
+    return Link("storage", cached or in_remote, f"{cache}; {stored}")
+
+
+def _report_link(record: _DvcRecord, project: Path) -> Link:
+    if record.report_md5 is None:
+        return Link(
+            "validation", False, f"{LOCK_FILE} ({record.where}) records no {VALIDATION_REPORT}"
+        )
+    if record.commit is None:
+        path = project / VALIDATION_REPORT
+        content = path.read_bytes() if path.is_file() else None
+    else:
+        shown = _git(project, "show", f"{record.commit}:{VALIDATION_REPORT}")
+        content = shown.stdout if shown.returncode == 0 else None
+    where = f"{VALIDATION_REPORT} in {record.where}"
+    if content is None or hashlib.md5(content).hexdigest() != record.report_md5:  # noqa: S324 - DVC's fingerprint
+        return Link("validation", False, f"{where}: missing, or not the report DVC recorded")
+    report: dict[str, Any] = orjson.loads(content)
+    failed = sum(not check["success"] for check in report["checks"])
+    verdict = "passed" if report["success"] else f"FAILED ({failed} checks)"
+    return Link(
+        "validation",
+        True,
+        f"{where}: {verdict}, {report['rows']} rows, {len(report['checks'])} checks",
+    )
