@@ -98,7 +98,7 @@ def test_a_request_back_to_its_data(make_project: Callable[..., Path], contract:
 
     request = find_request(root / LOG_DIR, contract, "req-1")
     assert request["email"].tolist() == [pii_hash(b"k", EMAIL)]
-    links = {link.name: link for link in trace(request, root)}
+    links = {link.name: link for link in trace(request, root, RAW)}
     assert "prediction(s) 1, answered by the stable model" in links["request"].text
     assert links["model"].text == "{{ cookiecutter.project_slug }} v3"
     assert links["commit"].found
@@ -118,7 +118,7 @@ def test_a_request_back_to_its_data(make_project: Callable[..., Path], contract:
     assert compact(root / LOG_DIR, contract, retention_days=90).rows == 1
     compacted = find_request(root / LOG_DIR, contract, "req-1")
     assert compacted["run_id"].tolist() == ["run-1"]
-    again = {link.name: link for link in trace(compacted, root)}
+    again = {link.name: link for link in trace(compacted, root, RAW)}
     assert again["data"].text == f"{RAW} MD5 {data_hash} (dvc.lock in commit {commit})"
     assert again["validation"].found
 

@@ -143,7 +143,7 @@ def trace(
             )
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(1)
-        links = follow(request, Path.cwd())
+        links = follow(request, Path.cwd(), params.data.raw)
     for link in links:
         typer.echo(f"{link.name:<11}{'' if link.found else 'BROKEN: '}{link.text}")
     if not all(link.found for link in links):

@@ -43,16 +43,6 @@ class Link:
     text: str
 
 
-@dataclass(frozen=True)
-class _DvcRecord:
-    """Where a dvc.lock said the data hash was validated: its path and the report's MD5."""
-
-    where: str  # "the working tree" or "commit <sha>"
-    commit: str | None
-    path: str
-    report_md5: str | None
-
-
 def no_such_request(
     request_id: str, directory: Path, contract: Contract, retention_days: int, now: datetime
 ) -> str:
@@ -77,9 +67,10 @@ def no_such_request(
     )
 
 
-def trace(request: pd.DataFrame, project: Path) -> list[Link]:
+def trace(request: pd.DataFrame, project: Path, raw: Path) -> list[Link]:
     """The chain from a request's rows (`log_store.find_request`) to its data's validation
-    report; a link that cannot be followed or does not check out is not `found`."""
+    report; a link that cannot be followed or does not check out is not `found`. `raw` is the
+    raw table params.yaml names (its .dvc file is searched first)."""
     first = request.iloc[0]
     run_id, commit, data_hash = (str(first[key]) for key in ("run_id", "git_commit", "data_hash"))
     model_name, version = str(first["model_name"]), str(first["model_version"])
@@ -95,22 +86,11 @@ def trace(request: pd.DataFrame, project: Path) -> list[Link]:
         _run_link(run_id, commit, data_hash, model_name, version, project),
         _commit_link(commit, project),
     ]
-    record = _dvc_record(data_hash, project)
-    if record is None:
-        links.append(
-            Link(
-                "data",
-                False,
-                f"MD5 {data_hash}: no {LOCK_FILE} records it (the working tree and the last "
-                f"{HISTORY} commits of {LOCK_FILE})",
-            )
-        )
-        return links
-    links.append(
-        Link("data", True, f"{record.path} MD5 {data_hash} ({LOCK_FILE} in {record.where})")
-    )
-    links.append(_storage_link(data_hash, project))
-    links.append(_report_link(record, project))
+    data = _data_link(data_hash, project, raw)
+    links.append(data)
+    if data.found:
+        links.append(_storage_link(data_hash, project))
+    links.append(_report_link(data_hash, project))
     return links
 
 
@@ -161,31 +141,50 @@ def _commit_link(commit: str, project: Path) -> Link:
     return Link("commit", True, f"git commit {commit}: {shown.stdout.decode().strip()}")
 
 
-def _locks(project: Path) -> Iterator[tuple[str | None, bytes]]:
-    """dvc.lock as the working tree has it, then as each recent commit had it, newest first."""
-    current = project / LOCK_FILE
+def _versions(project: Path, name: str) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """A YAML file as the working tree has it, then as each recent commit had it, newest
+    first: (None or the commit, the document). git is asked only if the search goes on."""
+    current = project / name
     if current.is_file():
-        yield None, current.read_bytes()
-    history = _git(project, "log", f"-n{HISTORY}", "--format=%H", "--", LOCK_FILE)
+        yield from _parsed(None, current.read_bytes())
+    history = _git(project, "log", f"-n{HISTORY}", "--format=%H", "--", name)
     for commit in history.stdout.decode().split():
-        shown = _git(project, "show", f"{commit}:{LOCK_FILE}")
+        shown = _git(project, "show", f"{commit}:{name}")
         if shown.returncode == 0:
-            yield commit, shown.stdout
+            yield from _parsed(commit, shown.stdout)
 
 
-def _dvc_record(data_hash: str, project: Path) -> _DvcRecord | None:
-    for commit, text in _locks(project):
-        try:
-            stages = (yaml.safe_load(text) or {}).get("stages") or {}
-        except yaml.YAMLError:
-            continue
-        stage = stages.get(VALIDATION_STAGE) or {}
-        paths = [dep["path"] for dep in stage.get("deps", []) if dep.get("md5") == data_hash]
-        if paths:
-            outs = {out["path"]: out.get("md5") for out in stage.get("outs", [])}
-            where = "the working tree" if commit is None else f"commit {commit}"
-            return _DvcRecord(where, commit, paths[0], outs.get(VALIDATION_REPORT))
-    return None
+def _parsed(commit: str | None, text: bytes) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return
+    if isinstance(document, dict):
+        yield commit, document
+
+
+def _where(name: str, commit: str | None) -> str:
+    return f"{name} in " + ("the working tree" if commit is None else f"commit {commit}")
+
+
+def _data_link(data_hash: str, project: Path, raw: Path) -> Link:
+    """The file DVC tracks with that MD5: the raw table's .dvc file, else a dvc.lock stage."""
+    tracker = f"{raw}.dvc"
+    for commit, document in _versions(project, tracker):
+        if any(out.get("md5") == data_hash for out in document.get("outs") or []):
+            return Link("data", True, f"{raw} MD5 {data_hash} ({_where(tracker, commit)})")
+    for commit, document in _versions(project, LOCK_FILE):
+        for stage in (document.get("stages") or {}).values():
+            for dep in stage.get("deps") or []:
+                if dep.get("md5") == data_hash:
+                    where = _where(LOCK_FILE, commit)
+                    return Link("data", True, f"{dep['path']} MD5 {data_hash} ({where})")
+    return Link(
+        "data",
+        False,
+        f"MD5 {data_hash}: neither {tracker} nor {LOCK_FILE} records it (the working tree "
+        f"and their last {HISTORY} commits)",
+    )
 
 
 def _storage_link(data_hash: str, project: Path) -> Link:
@@ -208,25 +207,34 @@ def _storage_link(data_hash: str, project: Path) -> Link:
     return Link("storage", cached or in_remote, f"{cache}; {stored}")
 
 
-def _report_link(record: _DvcRecord, project: Path) -> Link:
-    if record.report_md5 is None:
-        return Link(
-            "validation", False, f"{LOCK_FILE} ({record.where}) records no {VALIDATION_REPORT}"
-        )
-    if record.commit is None:
+def _report_link(data_hash: str, project: Path) -> Link:
+    """The validation report DVC recorded as the output of validating exactly that MD5."""
+    for commit, document in _versions(project, LOCK_FILE):
+        stage = (document.get("stages") or {}).get(VALIDATION_STAGE) or {}
+        if any(dep.get("md5") == data_hash for dep in stage.get("deps") or []):
+            outs = {out["path"]: out.get("md5") for out in stage.get("outs") or []}
+            return _report(commit, outs.get(VALIDATION_REPORT), project)
+    return Link(
+        "validation",
+        False,
+        f"no {LOCK_FILE} records validating MD5 {data_hash} (the working tree and its last "
+        f"{HISTORY} commits)",
+    )
+
+
+def _report(commit: str | None, md5: str | None, project: Path) -> Link:
+    where = _where(VALIDATION_REPORT, commit)
+    if commit is None:
         path = project / VALIDATION_REPORT
         content = path.read_bytes() if path.is_file() else None
     else:
-        shown = _git(project, "show", f"{record.commit}:{VALIDATION_REPORT}")
+        shown = _git(project, "show", f"{commit}:{VALIDATION_REPORT}")
         content = shown.stdout if shown.returncode == 0 else None
-    where = f"{VALIDATION_REPORT} in {record.where}"
-    if content is None or hashlib.md5(content).hexdigest() != record.report_md5:  # noqa: S324 - DVC's fingerprint
+    # MD5 as DVC computes it: the report must be the one the stage wrote, not a later one.
+    if content is None or md5 is None or hashlib.md5(content).hexdigest() != md5:  # noqa: S324
         return Link("validation", False, f"{where}: missing, or not the report DVC recorded")
     report: dict[str, Any] = orjson.loads(content)
     failed = sum(not check["success"] for check in report["checks"])
     verdict = "passed" if report["success"] else f"FAILED ({failed} checks)"
-    return Link(
-        "validation",
-        True,
-        f"{where}: {verdict}, {report['rows']} rows, {len(report['checks'])} checks",
-    )
+    text = f"{where}: {verdict}, {report['rows']} rows, {len(report['checks'])} checks"
+    return Link("validation", True, text)
