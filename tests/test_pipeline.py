@@ -64,6 +64,8 @@ METRICS = {
     },
     "regression": {"rmse", "mae", "r2"},
 }
+# Each task kind's promotion.<kind>.primary_metric in params.yaml: the global explanation's.
+PRIMARY = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}
 PLOTS = {
     "binary": {"confusion", "roc", "precision_recall", "calibration"},
     "multiclass": {"confusion"},
@@ -164,10 +166,14 @@ def test_default_pipeline_promotes_a_first_champion(
     assert all(isinstance(value, float) for value in run.metrics.values())
     plots = {Path(name).stem for name in run.reports if fnmatch(name, "plots/*.json")}
     assert plots == PLOTS[kind]
-    for name in ("validation.json", "validation.md", "fairness.json", "model_card.md"):
+    reports = ("validation.json", "validation.md", "fairness.json", "explanations.json")
+    for name in (*reports, "model_card.md"):
         assert name in run.reports, name
     assert run.validation["success"] is True
     assert run.card.startswith("# Model card: credit-risk v1")
+    # The global explanation of this task kind's model, on its gate's metric, in the card.
+    assert "## Explanations" in run.card
+    assert f"| feature | {PRIMARY[kind]} worse by, shuffled |" in run.card
     assert "Status: **promoted**" in run.card
 
     assert run.champion["version"] == "1"

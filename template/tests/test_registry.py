@@ -53,6 +53,7 @@ def test_promotion_then_rejection_then_export(
         "Model",
         "Metrics (test set)",
         "Fairness",
+        "Explanations",
         "Promotion decision",
         "Limitations",
         "Lineage",

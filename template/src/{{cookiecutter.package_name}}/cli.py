@@ -133,6 +133,7 @@ def evaluate(params_file: ParamsOption = Path("params.yaml")) -> None:
             write_json,
             write_plots,
         )
+        from .explain import EXPLANATIONS_FILE, global_explanation
         from .features import TEST_FILE, read_split
         from .schema import Contract
         from .tracking import use_experiment
@@ -150,9 +151,12 @@ def evaluate(params_file: ParamsOption = Path("params.yaml")) -> None:
         write_json(metrics, REPORTS / "metrics.json")
         write_json(fairness, REPORTS / "fairness.json")
         write_plots(plot_data(predictions, contract), REPORTS / "plots")
+        explanation = global_explanation(model, test, contract, params)
+        write_json(explanation, REPORTS / EXPLANATIONS_FILE)
         with mlflow.start_run(run_id=run.run_id):
             mlflow.log_metrics(metrics)
             mlflow.log_dict(fairness, "fairness.json")
+            mlflow.log_dict(explanation, EXPLANATIONS_FILE)
         typer.echo(", ".join(f"{name} {value:.4f}" for name, value in metrics.items()))
 
 
@@ -167,6 +171,7 @@ def register(params_file: ParamsOption = Path("params.yaml")) -> None:
         import json
 
         from .config import load_params
+        from .explain import EXPLANATIONS_FILE
         from .features import TEST_FILE, read_split
         from .registry import register_and_gate
         from .schema import Contract
@@ -178,6 +183,7 @@ def register(params_file: ParamsOption = Path("params.yaml")) -> None:
             TrainingRun.read(TRAIN_RUN),
             json.loads((REPORTS / "metrics.json").read_text()),
             json.loads((REPORTS / "fairness.json").read_text()),
+            json.loads((REPORTS / EXPLANATIONS_FILE).read_text()),
             read_split(params.data.processed_dir, TEST_FILE),
             contract,
             params,

@@ -34,6 +34,13 @@ class Predictions:
 
 def predict(model: Any, table: pd.DataFrame, contract: Contract, threshold: float) -> Predictions:
     features, actual = features_and_target(table, contract)
+    return predict_matrix(model, features, actual, contract, threshold)
+
+
+def predict_matrix(
+    model: Any, features: np.ndarray, actual: np.ndarray, contract: Contract, threshold: float
+) -> Predictions:
+    """`predict` on the encoded matrix (`features_and_target`)."""
     target = contract.target
     if target.kind is TaskKind.REGRESSION:
         return Predictions(actual=actual.astype(float), predicted=model.predict(features))

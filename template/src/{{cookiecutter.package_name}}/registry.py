@@ -24,6 +24,7 @@ from mlflow.exceptions import MlflowException
 
 from .config import Params, worse_by
 from .evaluate import fairness_violations, score
+from .explain import importance_table
 from .schema import Column, Contract
 from .tracking import use_experiment
 from .train import MODEL_DESCRIPTIONS, TrainingRun
@@ -107,6 +108,7 @@ def register_and_gate(
     run: TrainingRun,
     metrics: dict[str, float],
     fairness: dict[str, Any],
+    explanation: dict[str, Any],
     test: pd.DataFrame,
     contract: Contract,
     params: Params,
@@ -143,7 +145,7 @@ def register_and_gate(
         champion_metrics_now=champion_metrics,
     )
     _record(client, decision, reports)
-    card = model_card(decision, run, fairness, contract, params)
+    card = model_card(decision, run, fairness, explanation, contract, params)
     (reports / MODEL_CARD).write_text(card)
     client.log_text(run.run_id, card, MODEL_CARD)
     return decision
@@ -198,6 +200,7 @@ def model_card(
     decision: Decision,
     run: TrainingRun,
     fairness: dict[str, Any],
+    explanation: dict[str, Any],
     contract: Contract,
     params: Params,
 ) -> str:
@@ -256,6 +259,14 @@ Largest gap between groups of at least {params.fairness.min_group_size} test row
 | attribute | gap | value | bound |
 |---|---|---|---|
 {fairness_rows}
+
+## Explanations
+Permutation importance on the {explanation["rows"]} test rows: how much
+`{explanation["metric"]}` gets worse when one feature's values are shuffled (mean of
+{explanation["repeats"]} shuffles; `reports/explanations.json`, logged with the run). Per
+record, the service's `POST /explain` gives each feature's contribution to the raw output.
+
+{importance_table(explanation)}
 
 ## Promotion decision
 {reasons}

@@ -141,8 +141,9 @@ def _publish_request_schema(app: FastAPI, types: RequestTypes) -> None:
     def openapi() -> dict[str, Any]:
         document = build_openapi()
         document.setdefault("components", {}).setdefault("schemas", {}).update(definitions)
-        body = document["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
-        body["examples"] = types.examples()
+        for path in ("/predict", "/explain"):
+            body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+            body["examples"] = types.examples()
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -24,6 +24,7 @@ import orjson
 import treelite
 import yaml
 
+from ..contributions import TreeExplainer
 from ..schema import Contract, ContractError, TaskKind
 from ..trees import TREELITE_FILE, predict
 from .prediction_log import lineage
@@ -62,6 +63,7 @@ class LoadedModel:
     metadata: dict[str, Any]
     classes: list[Any] | None
     scorer: Scorer
+    trees: treelite.Model | None = None  # the treelite checkpoint the scorer runs, if any
 
     @property
     def name(self) -> str:
@@ -70,6 +72,11 @@ class LoadedModel:
     @property
     def version(self) -> str:
         return str(self.metadata.get("version", "unknown"))
+
+    @cached_property
+    def explainer(self) -> TreeExplainer | None:
+        """Per-record contributions (POST /explain), tabled on first use: tree models only."""
+        return TreeExplainer(self.trees) if self.trees is not None else None
 
     @cached_property
     def lineage(self) -> orjson.Fragment:
@@ -109,23 +116,29 @@ def load_model_dir(model_dir: Path, extra_trusted: tuple[str, ...] = ()) -> Load
             "export the model again with `make export-model`"
         )
     scorer_name = str(metadata.get("scorer", ""))
+    trees = None
     if scorer_name == "treelite":
-        scorer = _treelite_scorer(model_dir / TREELITE_FILE, kind)
+        trees = _read_trees(model_dir / TREELITE_FILE)
+        scorer = _treelite_scorer(trees, kind)
     else:
         logger.warning("scoring with scikit-learn", extra={"reason": scorer_name or "unknown"})
         scorer = _sklearn_scorer(model_dir / "model", kind, classes, extra_trusted)
     return LoadedModel(
-        contract, metadata, classes if kind is not TaskKind.REGRESSION else None, scorer
+        contract, metadata, classes if kind is not TaskKind.REGRESSION else None, scorer, trees
     )
 
 
-def _treelite_scorer(path: Path, kind: TaskKind) -> Scorer:
+def _read_trees(path: Path) -> treelite.Model:
     if not path.is_file():
         raise ModelLoadError(f"{path}: metadata.json names the treelite scorer, but it is missing")
     try:
         trees = treelite.Model.deserialize(str(path))
     except treelite.TreeliteError as exc:
         raise ModelLoadError(f"{path}: not a treelite checkpoint: {exc}") from None
+    return trees
+
+
+def _treelite_scorer(trees: treelite.Model, kind: TaskKind) -> Scorer:
     return lambda matrix: predict(trees, matrix, kind)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from ..drift_bins import scores
 from .canary import CanarySplit, Served
@@ -31,6 +32,12 @@ from .settings import Role
 # Score histogram sample: observing every row of a 1,000-row batch would cost more than
 # scoring it, so only the first rows of each request are observed.
 SCORE_SAMPLE_ROWS = 32
+
+
+def refusal(found: list[ErrorDetails]) -> bytes:
+    """The 422 body for a request the contract refuses: each field, its message and type."""
+    errors = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in found]
+    return orjson.dumps({"detail": errors})
 
 
 class PredictService:
@@ -71,11 +78,8 @@ class PredictService:
             parsed = self._validate_json(body)
         except ValidationError as exc:
             found = exc.errors(include_url=False)
-            errors = [
-                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in found
-            ]
             self.drift.refused(found)
-            return 422, orjson.dumps({"detail": errors})
+            return 422, refusal(found)
         role, current = served
         columns, rows = self.types.to_columns(parsed)
         matrix = current.contract.encode(columns)

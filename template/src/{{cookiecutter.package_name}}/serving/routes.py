@@ -19,8 +19,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from .canary import CanarySplit
+from .canary import CanarySplit, Served
 from .contract_models import PredictionResponse
+from .explain import ExplanationResponse, explain
 from .metrics import CONTENT_TYPE_LATEST, ServingMetrics
 from .middleware import header_value
 from .model_store import LoadedModel, ModelLoadError
@@ -222,6 +223,17 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "Missing or wrong X-API-Key"}
 }
 
+# The body of /predict and /explain is validated in one pass over the raw bytes (predict.py);
+# app.py publishes its schema and examples (generated from the contract) here.
+PREDICT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
+        },
+    }
+}
+
 ops = APIRouter(tags=["ops"], default_response_class=JSONBytes)
 model = APIRouter(tags=["model"], default_response_class=JSONBytes)
 admin = APIRouter(
@@ -281,30 +293,48 @@ async def model_card(state: Annotated[Serving, Depends(serving)]) -> Response:
         413: {"model": Message, "description": "Body over MAX_BODY_BYTES"},
         422: {"model": ValidationErrors, "description": "Field-level errors"},
     },
-    # The body is validated by predict.py in one pass over the raw bytes; app.py publishes its
-    # schema and examples (generated from the contract) here.
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
-            },
-        }
-    },
+    openapi_extra=PREDICT_BODY,
 )
 async def predict(request: Request) -> Response:
     """Score one record, a list of records, or a columnar batch `{"columns": {...}}`."""
     # No dependencies on the hot path: solving each costs more than validating the record.
     body = await limited_body(request)
     predictor = _state(request).predictor
-    split = predictor.split
+    status, content = predictor.score(body, request.state.request_id, _served(request))
+    return JSONBytes(content, status)
+
+
+@model.post(
+    "/explain",
+    responses={
+        200: {"model": ExplanationResponse},
+        409: {"model": Message, "description": "The model has no trees to explain"},
+        413: {"model": Message, "description": "Body over MAX_BODY_BYTES"},
+        422: {"model": ValidationErrors, "description": "Field-level errors"},
+    },
+    openapi_extra=PREDICT_BODY,
+)
+async def explain_route(request: Request) -> Response:
+    """Each feature's contribution to each record's raw output (log-odds, class margins or
+    the value), with the base value they add up from: the body /predict takes."""
+    body = await limited_body(request)
+    types = _state(request).predictor.types
+    model = _served(request).model
+    # In a thread: the first call tables the model's trees (tens of milliseconds).
+    status, content = await run_in_threadpool(explain, types, model, body, request.state.request_id)
+    return JSONBytes(content, status)
+
+
+def _served(request: Request) -> Served:
+    """The model that answers this caller, left in the request's state for the metrics."""
+    split = _state(request).predictor.split
     # Starlette's `request.headers.get` of an absent header costs microseconds (a KeyError):
     # the header is read only while a canary takes traffic.
     caller_id = header_value(request.scope, b"x-caller-id") if split.active else None
     # Chosen here, so the middleware labels the request with it even if scoring fails.
-    served = request.scope["state"]["served"] = split.choose(caller_id)
-    status, content = predictor.score(body, request.state.request_id, served)
-    return JSONBytes(content, status)
+    served: Served = split.choose(caller_id)
+    request.scope["state"]["served"] = served
+    return served
 
 
 @admin.post("/admin/reload", responses={200: {"model": Reloaded}, 409: {"model": Message}})
