@@ -1,9 +1,9 @@
 """Prove the image's entrypoint without Docker: run the API from a serve-only environment.
 
 `make check-image` builds that environment (`uv sync --no-default-groups --group serve`, as the
-Dockerfile does), then this script checks it cannot import the training stack, starts uvicorn
-from it against the exported model, scores the contract's example record, and prints the
-environment's size next to the full one's.
+Dockerfile does), then this script checks it cannot import the training stack, starts the
+image's server (`python -m {{ cookiecutter.package_name }}.serving.server`) from it against the exported model,
+scores the contract's example record, and prints the environment's size next to the full one's.
 """
 
 from __future__ import annotations
@@ -54,23 +54,15 @@ def main() -> int:
     env = {
         **os.environ,
         "MODEL_DIR": str(args.model_dir),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
         "OMP_NUM_THREADS": "1",
         "PREDICTION_LOG_DIR": "",
         "SERVING_CONFIG": "none",
     }
     started = time.perf_counter()
     server = subprocess.Popen(  # noqa: S603 - our own interpreter path, no shell
-        [
-            python,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "{{ cookiecutter.package_name }}.serving.app:create_app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        [python, "-m", "{{ cookiecutter.package_name }}.serving.server"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

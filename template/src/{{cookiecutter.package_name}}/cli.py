@@ -294,6 +294,22 @@ def predict(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"scored {rows} rows with {model_dir} into {output_path}")
+
+
+@app.command("make-key")
+def make_key(
+    role: Annotated[str, typer.Option(help="predict, admin or metrics.")] = "predict",
+) -> None:
+    """A new API key for the service, shown once, and its line for API_KEYS_FILE (a hash)."""
+    from .serving.auth import KeyRole
+    from .serving.auth import make_key as new_key
+
+    if role not in set(KeyRole):
+        typer.echo(f"error: --role {role}: not one of {', '.join(KeyRole)}", err=True)
+        raise typer.Exit(1)
+    key, line = new_key(KeyRole(role))
+    typer.echo(f"key (give it to the client; it is not stored anywhere): {key}")
+    typer.echo(f"line for API_KEYS_FILE: {line}")
 {%- endif %}
 {%- if cookiecutter.include_serving %}
 

@@ -1,11 +1,13 @@
 """Model serving: the prediction API, its model loading, and the prediction log.
 
-Run it with `make serve` (uvicorn, `--factory {{ cookiecutter.package_name }}.serving.app:create_app`).
+Run it with `make serve` (`python -m {{ cookiecutter.package_name }}.serving.server`: uvicorn, TLS 1.2+).
 Only the project's own dependencies and the `serve` group are needed: no mlflow, no pandas.
 
 Modules:
     app               the app factory: settings, model, state, routers, OpenAPI document
-    routes            the routers (ops, model, admin), the credential checks, the body limit
+    routes            the routers (ops, scrape, model, admin), the body limit
+    auth              API keys with roles (predict, admin, metrics): the one credential check
+    server            the entry point: uvicorn, TLS 1.2 at least, a warning for plain HTTP
     contract_models   request/response models generated from schema.yaml at start-up
     model_store       load the export folder (treelite checkpoint, else skops + type
                       allow-list) or a registry URI

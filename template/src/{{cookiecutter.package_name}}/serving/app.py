@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
@@ -24,6 +24,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from . import routes
+from .auth import KeyRole, guard, load_key_ring
 from .canary import CanarySplit
 from .contract_models import RequestTypes, build_request_types
 from .live_drift import LiveDrift
@@ -97,14 +98,13 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     )
     app.state.serving = state
     app.add_middleware(ObservingMiddleware, metrics=metrics, default_labels=split.labels)
+    keys = load_key_ring(settings)
     app.include_router(routes.ops)
-    protected = [Depends(routes.require_api_key)] if settings.api_key else []
-    app.include_router(
-        routes.model, dependencies=protected, responses=routes.AUTH_RESPONSES if protected else None
-    )
-    # Without ADMIN_TOKEN the admin routes do not exist (404): nothing to guess a token for.
-    if settings.admin_token:
-        app.include_router(routes.admin)
+    app.include_router(routes.scrape, **guard(KeyRole.METRICS, keys))
+    app.include_router(routes.model, **guard(KeyRole.PREDICT, keys))
+    # Without an admin key the admin routes do not exist (404): nothing to guess a key for.
+    if keys.guards(KeyRole.ADMIN):
+        app.include_router(routes.admin, **guard(KeyRole.ADMIN, keys))
     _add_error_handlers(app)
     _publish_request_schema(app, types)
     return app

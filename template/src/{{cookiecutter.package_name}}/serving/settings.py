@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Self
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, FilePath, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from ..config import ServingParams
@@ -46,8 +46,18 @@ class ServingSettings(ServingParams, BaseSettings):
     canary_model_dir: Path | None = None
     canary_percent: float = Field(default=0, ge=0, le=100)
     serving_role: Role = Role.STABLE
+    # API keys (serving/auth.py): one key each from the environment, any number hashed in
+    # API_KEYS_FILE (a file or a folder of files, `role:sha256hex` lines).
     api_key: str | None = None
     admin_token: str | None = None
+    metrics_token: str | None = None
+    api_keys_file: Path | None = None
+    # Where the server (serving/server.py) listens; TLS when both files are set.
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1)
+    tls_cert_file: FilePath | None = None
+    tls_key_file: FilePath | None = None
     prediction_log_dir: Path | None = Path("logs/predictions")
     # The key of the personal-data hashes in the prediction log (pii.py); unset: dropped.
     pii_hash_key: SecretStr | None = None
@@ -59,6 +69,10 @@ class ServingSettings(ServingParams, BaseSettings):
         "canary_model_dir",
         "api_key",
         "admin_token",
+        "metrics_token",
+        "api_keys_file",
+        "tls_cert_file",
+        "tls_key_file",
         "prediction_log_dir",
         "pii_hash_key",
         mode="before",
@@ -86,6 +100,12 @@ class ServingSettings(ServingParams, BaseSettings):
                 f"canary_percent: {self.canary_percent:g}% of the traffic needs a canary model "
                 "(CANARY_MODEL_DIR)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file: TLS needs both TLS_CERT_FILE and TLS_KEY_FILE")
         return self
 
     @classmethod
