@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from typer.testing import CliRunner
 
+from {{ cookiecutter.package_name }}.cli import app as cli
 from {{ cookiecutter.package_name }}.serving import server
 from {{ cookiecutter.package_name }}.serving.app import create_app
 from {{ cookiecutter.package_name }}.serving.auth import (
@@ -173,6 +175,23 @@ def test_make_key_gives_a_line_that_grants_the_key(tmp_path: Path) -> None:
     ring = KeyRing(tuple(read_key_files(tmp_path / "keys")))
     assert ring.roles_of(key) == {KeyRole.METRICS}
     assert ring.roles_of(key + "x") == set()
+
+
+def test_make_key_command() -> None:
+    made = CliRunner().invoke(cli, ["make-key", "--role", "admin"])
+    assert made.exit_code == 0, made.output
+    key = made.output.splitlines()[0].rpartition(" ")[2]
+    assert made.output.splitlines()[1] == f"line for API_KEYS_FILE: admin:{hash_key(key)}"
+    refused = CliRunner().invoke(cli, ["make-key", "--role", "reader"])
+    assert refused.exit_code == 1
+    assert "--role reader: not one of predict, admin, metrics" in refused.output
+
+
+def test_a_key_file_that_is_not_text_stops_the_start(tmp_path: Path) -> None:
+    path = tmp_path / "api-keys"
+    path.write_bytes(b"predict:\xff\xfe")
+    with pytest.raises(KeyFileError, match=f"^{path}: cannot be read as text"):
+        read_key_files(path)
 
 
 def test_a_folder_of_key_files_as_kubernetes_mounts_a_secret(tmp_path: Path) -> None:

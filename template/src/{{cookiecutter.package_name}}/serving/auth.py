@@ -104,14 +104,18 @@ def read_key_files(path: Path) -> list[tuple[KeyRole, bytes]]:
 
 
 def _read_key_file(path: Path) -> list[tuple[KeyRole, bytes]]:
-    mode = path.stat().st_mode
+    try:
+        mode = path.stat().st_mode
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"{path}: cannot be read as text: {exc}") from None
     if mode & stat.S_IRWXO:
         logger.warning(
             "key file is open to other users",
             extra={"path": str(path), "mode": f"{stat.S_IMODE(mode):04o}", "fix": "chmod o-rwx"},
         )
     entries = []
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
