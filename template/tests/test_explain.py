@@ -18,7 +18,7 @@ def test_permutation_importance_on_the_gate_metric(params: Params, tmp_path: Pat
     # Regression and the linear model: the cheapest fit and metrics; the code is the same
     # for every model and task kind, which only predict and score.
     contract = Contract.load(contract_file_for("regression", tmp_path))
-    train, test = split_table(make_sample(contract, 600, seed=3), contract, 0.25, seed=3)
+    train, test = split_table(make_sample(contract, 400, seed=3), contract, 0.25, seed=3)
     linear = params.model.model_copy(update={"type": ModelType.LINEAR})
     model = fit_model(train, contract, linear)
     constant = contract.features[-1].name

@@ -1,8 +1,7 @@
-"""Per-record explanations of the served tree model: each feature's contribution to the raw
-output (log-odds, class margins, or the value), from the treelite trees the service scores
-with.
+"""Per-record explanations of the served model: each feature's contribution to the raw output
+(log-odds, class margins, or the value), from the model the service scores with.
 
-The method is path attribution (Saabas; XGBoost's `approx_contribs`): along the path a
+Tree models: path attribution (Saabas; XGBoost's `approx_contribs`): along the path a
 record takes through a tree, every split moves the expected output (the training-count
 weighted mean of the leaves below a node) from the parent's to the child's, and the move is
 the split feature's. The contributions add up exactly to the leaf, so over all trees they
@@ -14,13 +13,18 @@ Why not SHAP: shap's TreeExplainer reads scikit-learn's histogram gradient boost
 numeric splits only, so with native categorical splits its values were off the model's
 output by 10 log-odds (measured on this project's sample); it also weighs ~240 MB (numba,
 llvmlite). treelite 4.8 has no contributions of its own (`gtil` predicts leaves only).
+
+Linear models (the project's preprocessing pipeline, then a linear model): the coefficients
+times the transformed input centred on a reference record, the numbers at their training
+mean and the categories and booleans at their most frequent value (what the fitted imputers
+and scaler hold). The base value is the model's output for that record.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import treelite
@@ -33,7 +37,8 @@ OUTPUT_SPACE = {
     TaskKind.MULTICLASS: "class_margin",
     TaskKind.REGRESSION: "value",
 }
-METHOD = "tree_path_attribution"
+TREE_METHOD = "tree_path_attribution"
+LINEAR_METHOD = "linear_centred_on_reference"
 
 
 @dataclass(frozen=True)
@@ -48,8 +53,17 @@ class Explanation:
         return total
 
 
+class Explainer(Protocol):
+    method: str
+    outputs: int
+
+    def explain(self, matrix: np.ndarray) -> Explanation: ...
+
+
 class TreeExplainer:
     """Contributions of a treelite model's trees; built once per model, read-only after."""
+
+    method = TREE_METHOD
 
     def __init__(self, trees: treelite.Model) -> None:
         document = json.loads(trees.dump_as_json(pretty_print=False))
@@ -117,3 +131,54 @@ def _leaf_table(nodes: list[dict[str, Any]], features: int) -> tuple[np.ndarray,
             step[feature] += mean[child] - mean[node_id]
             stack.append((child, step))
     return table, mean[root]
+
+
+class LinearExplainer:
+    """Contributions of a linear model behind the project's per-column preprocessing."""
+
+    method = LINEAR_METHOD
+
+    def __init__(self, pipeline: Any) -> None:
+        self._transform = pipeline[:-1].transform
+        linear = pipeline.steps[-1][1]
+        self._coef = np.atleast_2d(linear.coef_)  # outputs x transformed columns
+        self.outputs = len(self._coef)
+        self._reference = reference_record(pipeline.steps[0][1])
+        self._reference_row = self._transform(self._reference[None, :])
+        raw = self._reference_row @ self._coef.T + np.atleast_1d(linear.intercept_)
+        self.base_values: np.ndarray = raw[0]
+
+    def explain(self, matrix: np.ndarray) -> Explanation:
+        rows, features = matrix.shape
+        # Each record's features one at a time in the reference record: the preprocessing
+        # works column by column, so the changes split the linear output exactly by feature.
+        swapped = np.tile(self._reference, (rows, features, 1))
+        diagonal = np.arange(features)
+        swapped[:, diagonal, diagonal] = matrix
+        moved = self._transform(swapped.reshape(rows * features, features))
+        moved = (moved - self._reference_row).reshape(rows, features, -1)
+        contributions = np.einsum("rft,ot->rof", moved, self._coef)
+        return Explanation(self.base_values, np.ascontiguousarray(contributions))
+
+
+def reference_record(preprocessor: Any) -> np.ndarray:
+    """An encoded record at what the fitted preprocessor learnt: each number's training mean
+    (the scaler's), each category's and boolean's most frequent value (the imputer's)."""
+    record = np.zeros(preprocessor.n_features_in_)
+    for _, fitted, columns in preprocessor.transformers_:
+        if isinstance(fitted, str):  # "drop" or "passthrough": no column of ours
+            continue
+        steps = dict(fitted.steps) if hasattr(fitted, "steps") else {"impute": fitted}
+        scale = steps.get("scale")
+        record[columns] = scale.mean_ if scale is not None else steps["impute"].statistics_
+    return record
+
+
+def linear_explainer(model: Any) -> LinearExplainer | None:
+    """The explainer of the project's linear pipeline; None for any other model."""
+    steps = getattr(model, "steps", None)
+    if not steps or not hasattr(steps[-1][1], "coef_"):
+        return None
+    if not hasattr(steps[0][1], "transformers_") or len(steps) != 2:
+        return None
+    return LinearExplainer(model)

@@ -216,6 +216,7 @@ def model_card(
         for gap, value in entry["gaps"].items()
     )
     sensitive = ", ".join(c.name for c in contract.sensitive) or "none"
+    personal = ", ".join(contract.pii) or "none"
     reasons = "\n".join(f"- {reason}" for reason in decision.reasons)
     classes = f", classes {list(target.classes)}" if target.classes else ""
     ranges = "\n".join(f"  - {c.name}: {_allowed(c)}" for c in contract.features)
@@ -244,6 +245,8 @@ training (report: `reports/validation.md`); test share {params.split.test_size},
 {features}
 
 Sensitive attributes kept out of the model and used for fairness checks: {sensitive}.
+Personal data (`pii: true`), never given to the model nor written raw to a log or a report:
+{personal}.
 
 ## Model
 `{params.model.type.value}`: {MODEL_DESCRIPTIONS[params.model.type]}; seed {params.model.seed}.

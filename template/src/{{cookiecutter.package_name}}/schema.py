@@ -48,7 +48,10 @@ class Column(_Strict):
     min: float | None = None
     max: float | None = None
     categories: tuple[str, ...] | None = None
-    pattern: str | None = None  # text only: a regular expression every value must match
+    # Text only: a regular expression every value must match. Validation (Python), the API
+    # (pydantic's Rust engine) and its OpenAPI clients (ECMA) each read it: keep to what they
+    # agree on, explicit sets such as [^@ ] rather than \s, \w or \d (their Unicode sets differ).
+    pattern: str | None = None
     # Personal data (an e-mail, a phone number): never written raw to the prediction log, an
     # API example, the model card or a report (see `Contract.pii`).
     pii: bool = False

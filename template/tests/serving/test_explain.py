@@ -10,14 +10,16 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from support import TARGETS
+from support import TARGETS, project_params
 
-from {{ cookiecutter.package_name }}.config import UnknownCategories
+from {{ cookiecutter.package_name }}.config import Params, UnknownCategories
+from {{ cookiecutter.package_name }}.contributions import LINEAR_METHOD
 from {{ cookiecutter.package_name }}.data import make_sample
 from {{ cookiecutter.package_name }}.schema import Contract
 from {{ cookiecutter.package_name }}.serving.contract_models import build_request_types
 from {{ cookiecutter.package_name }}.serving.explain import explain
 from {{ cookiecutter.package_name }}.serving.model_store import load_model_dir
+from {{ cookiecutter.package_name }}.train import fit_model
 
 from .conftest import API_KEY, CONTRACT, RunningServer
 from .test_app import RECORD
@@ -102,9 +104,19 @@ def test_published_with_the_request_schema(client: httpx.Client) -> None:
     assert "ExplanationResponse" in json.dumps(operation["responses"]["200"])
 
 
-def test_a_model_without_trees_is_refused(export_dir: Path) -> None:
-    model = dataclasses.replace(load_model_dir(export_dir), trees=None)
-    types = build_request_types(model.contract, UnknownCategories.REJECT, 10)
-    status, body = explain(types, model, json.dumps(RECORD).encode(), "r-1")
+def test_a_linear_model_is_explained_and_another_refused(export_dir: Path) -> None:
+    trees = load_model_dir(export_dir)
+    types = build_request_types(trees.contract, UnknownCategories.REJECT, 10)
+    body = json.dumps([RECORD, RECORD]).encode()
+    contract = trees.contract
+    train = make_sample(contract, 200, seed=4)
+    params = Params.model_validate(project_params({"model": {"type": "linear"}}))
+    linear = dataclasses.replace(
+        trees, trees=None, estimator=fit_model(train, contract, params.model)
+    )
+    status, answer = explain(types, linear, body, "r-1")
+    assert status == 200
+    assert json.loads(answer)["method"] == LINEAR_METHOD
+    status, answer = explain(types, dataclasses.replace(trees, trees=None), body, "r-2")
     assert status == 409
-    assert "needs its trees" in json.loads(body)["detail"]
+    assert "has no explainer" in json.loads(answer)["detail"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 from pydantic import BaseModel, Field, ValidationError
 
-from ..contributions import METHOD, OUTPUT_SPACE
+from ..contributions import LINEAR_METHOD, OUTPUT_SPACE, TREE_METHOD
 from .contract_models import RequestTypes
 from .model_store import LoadedModel
 from .predict import refusal
@@ -16,7 +16,9 @@ class ExplanationResponse(BaseModel):
     request_id: str
     model_name: str
     model_version: str
-    method: str = Field(description=f"`{METHOD}`: path attribution over the served trees.")
+    method: str = Field(
+        description=f"`{TREE_METHOD}` (tree models) or `{LINEAR_METHOD}` (linear models)."
+    )
     output_space: str = Field(
         description="What the outputs are: `log_odds` of the class in `outputs` (binary), "
         "`class_margin` per class (multiclass: their softmax is the probabilities), `value` "
@@ -43,7 +45,7 @@ def explain(
     if explainer is None:
         scorer = model.metadata.get("scorer", "unknown")
         return 409, orjson.dumps(
-            {"detail": f"model v{model.version} is scored by {scorer}: /explain needs its trees"}
+            {"detail": f"model v{model.version} ({scorer}) has no explainer: trees or linear"}
         )
     columns, _ = types.to_columns(parsed)
     explanation = explainer.explain(model.contract.encode(columns))
@@ -55,7 +57,7 @@ def explain(
             "request_id": request_id,
             "model_name": model.name,
             "model_version": model.version,
-            "method": METHOD,
+            "method": explainer.method,
             "output_space": OUTPUT_SPACE[target.kind],
             "features": model.contract.feature_names,
             "outputs": outputs,

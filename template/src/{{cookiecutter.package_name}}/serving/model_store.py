@@ -24,7 +24,7 @@ import orjson
 import treelite
 import yaml
 
-from ..contributions import TreeExplainer
+from ..contributions import Explainer, TreeExplainer, linear_explainer
 from ..schema import Contract, ContractError, TaskKind
 from ..trees import TREELITE_FILE, predict
 from .prediction_log import lineage
@@ -64,6 +64,7 @@ class LoadedModel:
     classes: list[Any] | None
     scorer: Scorer
     trees: treelite.Model | None = None  # the treelite checkpoint the scorer runs, if any
+    estimator: Any = None  # the scikit-learn model the scorer runs otherwise
 
     @property
     def name(self) -> str:
@@ -74,9 +75,11 @@ class LoadedModel:
         return str(self.metadata.get("version", "unknown"))
 
     @cached_property
-    def explainer(self) -> TreeExplainer | None:
-        """Per-record contributions (POST /explain), tabled on first use: tree models only."""
-        return TreeExplainer(self.trees) if self.trees is not None else None
+    def explainer(self) -> Explainer | None:
+        """Per-record contributions (POST /explain), built on first use: trees or linear."""
+        if self.trees is not None:
+            return TreeExplainer(self.trees)
+        return linear_explainer(self.estimator)
 
     @cached_property
     def lineage(self) -> orjson.Fragment:
@@ -116,15 +119,18 @@ def load_model_dir(model_dir: Path, extra_trusted: tuple[str, ...] = ()) -> Load
             "export the model again with `make export-model`"
         )
     scorer_name = str(metadata.get("scorer", ""))
-    trees = None
+    trees = estimator = None
     if scorer_name == "treelite":
         trees = _read_trees(model_dir / TREELITE_FILE)
         scorer = _treelite_scorer(trees, kind)
     else:
         logger.warning("scoring with scikit-learn", extra={"reason": scorer_name or "unknown"})
-        scorer = _sklearn_scorer(model_dir / "model", kind, classes, extra_trusted)
+        path = model_file(model_dir / "model")
+        estimator = load_estimator(path, extra_trusted)
+        scorer = _sklearn_scorer(estimator, path, kind, classes)
+    regression = kind is TaskKind.REGRESSION
     return LoadedModel(
-        contract, metadata, classes if kind is not TaskKind.REGRESSION else None, scorer, trees
+        contract, metadata, None if regression else classes, scorer, trees, estimator
     )
 
 
@@ -143,13 +149,8 @@ def _treelite_scorer(trees: treelite.Model, kind: TaskKind) -> Scorer:
 
 
 def _sklearn_scorer(
-    mlflow_model_dir: Path,
-    kind: TaskKind,
-    classes: list[Any] | None,
-    extra_trusted: tuple[str, ...],
+    estimator: Any, path: Path, kind: TaskKind, classes: list[Any] | None
 ) -> Scorer:
-    path = model_file(mlflow_model_dir)
-    estimator = load_estimator(path, extra_trusted)
     if not hasattr(estimator, "predict"):
         raise ModelLoadError(f"{path}: the model file holds no fitted model (no predict)")
     if kind is TaskKind.REGRESSION:

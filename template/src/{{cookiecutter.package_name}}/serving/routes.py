@@ -270,7 +270,7 @@ async def predict(request: Request) -> Response:
     "/explain",
     responses={
         200: {"model": ExplanationResponse},
-        409: {"model": Message, "description": "The model has no trees to explain"},
+        409: {"model": Message, "description": "Neither trees nor a linear model to explain"},
         413: {"model": Message, "description": "Body over MAX_BODY_BYTES"},
         422: {"model": ValidationErrors, "description": "Field-level errors"},
     },
