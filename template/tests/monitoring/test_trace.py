@@ -145,6 +145,6 @@ def test_a_broken_chain_exits_3(make_project: Callable[..., Path], contract: Con
     started = time.monotonic()
     result = CliRunner().invoke(app, ["trace", "req-1"])
     assert result.exit_code == 3, result.output
-    assert "BROKEN: git commit unknown: not in this repository" in result.output
+    assert "BROKEN: git commit unknown: not a commit id" in result.output
     assert "BROKEN: MD5 " + "0" * 32 in result.output
     assert time.monotonic() - started < 2

@@ -6,14 +6,15 @@ hold those bytes -> the validation report of that data.
 
 Each link is found by what the previous one recorded and checked against it: a data file is
 named only where DVC recorded the MD5 the run was trained on, and a validation report only
-where DVC recorded it as the output of validating that MD5. The records are searched in the
-working tree first, then in the history of `dvc.lock` (a run's own commit precedes the
-commit of its results).
+where DVC recorded it as the output of validating that MD5. The records (the raw table's
+.dvc file, dvc.lock) are searched in the working tree first, then in their history: a run's
+own commit precedes the commit of its results.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,8 +33,10 @@ from .log_store import oldest_entry, segments
 LOCK_FILE = "dvc.lock"
 VALIDATION_STAGE = "validate"
 VALIDATION_REPORT = "reports/validation.json"
-# How far back the history of dvc.lock is searched for the records of a data hash.
+# How far back the history of a .dvc file or dvc.lock is searched for a data hash.
 HISTORY = 200
+# Predictions of a batch request printed; the rest are in the log.
+SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,8 @@ def trace(request: pd.DataFrame, project: Path, raw: Path) -> list[Link]:
     first = request.iloc[0]
     run_id, commit, data_hash = (str(first[key]) for key in ("run_id", "git_commit", "data_hash"))
     model_name, version = str(first["model_name"]), str(first["model_version"])
-    shown = ", ".join(f"{p}" for p in request["prediction"].tolist())
+    predictions = request["prediction"].tolist()
+    shown = ", ".join(str(p) for p in predictions[:SHOWN]) + (", ..." * (len(predictions) > SHOWN))
     links = [
         Link(
             "request",
@@ -135,8 +139,11 @@ def _git(project: Path, *arguments: str) -> subprocess.CompletedProcess[bytes]:
 
 
 def _commit_link(commit: str, project: Path) -> Link:
+    # Only a hex id reaches git: the log is a file, and a line could say anything.
+    if re.fullmatch(r"[0-9a-f]{7,64}", commit) is None:
+        return Link("commit", False, f"git commit {commit}: not a commit id")
     shown = _git(project, "show", "-s", "--format=%cI %s", commit + "^{commit}", "--")
-    if commit == "unknown" or shown.returncode != 0:
+    if shown.returncode != 0:
         return Link("commit", False, f"git commit {commit}: not in this repository")
     return Link("commit", True, f"git commit {commit}: {shown.stdout.decode().strip()}")
 
