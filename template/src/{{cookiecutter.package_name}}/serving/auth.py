@@ -44,10 +44,15 @@ class KeyFileError(SettingsError):
     """API_KEYS_FILE cannot be read; the message names the file and the line."""
 
 
-def hash_key(key: str) -> str:
+def _digest(key: str) -> bytes:
     # One SHA-256, no slow KDF: keys are 256 random bits (make-key), not guessable passwords,
     # and every request pays for the hash.
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(key.encode()).digest()
+
+
+def hash_key(key: str) -> str:
+    """A key's line value in API_KEYS_FILE."""
+    return _digest(key).hex()
 
 
 def make_key(role: KeyRole) -> tuple[str, str]:
@@ -63,7 +68,7 @@ class KeyRing:
     entries: tuple[tuple[KeyRole, bytes], ...] = ()
 
     def roles_of(self, key: str) -> set[KeyRole]:
-        digest = hashlib.sha256(key.encode()).digest()
+        digest = _digest(key)
         # Every entry is compared, in constant time: the time taken says nothing about which
         # key (or how much of one) matched.
         return {role for role, known in self.entries if hmac.compare_digest(digest, known)}
@@ -75,7 +80,7 @@ class KeyRing:
 def load_key_ring(settings: ServingSettings) -> KeyRing:
     """The keys of the environment and of API_KEYS_FILE; a bad file stops the service."""
     entries = [
-        (role, hashlib.sha256(key.encode()).digest())
+        (role, _digest(key))
         for role, key in (
             (KeyRole.PREDICT, settings.api_key),
             (KeyRole.ADMIN, settings.admin_token),
