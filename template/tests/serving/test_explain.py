@@ -1,5 +1,6 @@
 """POST /explain against the real servers: contributions that add up to the served model's
-own output for every task kind, and the refusals /predict gives, given the same way."""
+own output for every task kind, and the refusals /predict gives, given the same way (the key
+and role it needs are in test_auth.py's route matrix)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from {{ cookiecutter.package_name }}.serving.explain import explain
 from {{ cookiecutter.package_name }}.serving.model_store import load_model_dir
 from {{ cookiecutter.package_name }}.train import fit_model
 
-from .conftest import API_KEY, CONTRACT, RunningServer
+from .conftest import CONTRACT, RunningServer
 from .test_app import RECORD
 
 # Every task kind's server takes the project's features (only the target differs).
@@ -87,13 +88,6 @@ def test_refuses_what_predict_refuses(client: httpx.Client, body: object) -> Non
 
 def test_body_over_limit(client: httpx.Client) -> None:
     assert client.post("/explain", content=b" " * 70_000).status_code == 413
-
-
-def test_needs_the_key(keyed_server: RunningServer) -> None:
-    with keyed_server.client() as http:
-        assert http.post("/explain", json=RECORD).status_code == 401
-        keyed = http.post("/explain", json=RECORD, headers={"X-API-Key": API_KEY})
-    assert keyed.status_code == 200
 
 
 def test_published_with_the_request_schema(client: httpx.Client) -> None:
