@@ -6,8 +6,8 @@ record takes through a tree, every split moves the expected output (the training
 weighted mean of the leaves below a node) from the parent's to the child's, and the move is
 the split feature's. The contributions add up exactly to the leaf, so over all trees they
 add up to the raw output with the base value (the base score plus each tree's root mean).
-A leaf's contributions depend on the leaf alone, so they are tabled once per model and a
-request costs one `predict_leaf` and a gather.
+A leaf's contributions depend on the leaf alone, so each leaf's path is kept once per model
+and a request costs one `predict_leaf` and a gather.
 
 Why not SHAP: shap's TreeExplainer reads scikit-learn's histogram gradient boosting as
 numeric splits only, so with native categorical splits its values were off the model's
@@ -67,37 +67,59 @@ class TreeExplainer:
 
     def __init__(self, trees: treelite.Model) -> None:
         document = json.loads(trees.dump_as_json(pretty_print=False))
-        features = int(document["num_feature"])
         self._trees = trees
+        self._features = int(document["num_feature"])
         self.outputs = len(document["base_scores"])
         classes = np.asarray(document["class_id"], dtype=np.int64)
         # Binary and regression models have one output, whatever class_id says.
         self._tree_output = classes if self.outputs > 1 else np.zeros_like(classes)
-        tables, offsets, base = [], [], np.asarray(document["base_scores"], dtype=np.float64)
-        offset = 0
+        base = np.asarray(document["base_scores"], dtype=np.float64)
+        paths: list[list[tuple[int, float]]] = []  # every leaf's (feature, step) on its path
+        leaf_of, offsets, offset = [], [], 0
         for tree, output in zip(document["trees"], self._tree_output, strict=True):
-            table, root_mean = _leaf_table(tree["nodes"], features)
-            tables.append(table)
+            leaves, root_mean = _leaf_paths(tree["nodes"])
+            # node id -> the leaf's row below (leaves only: predict_leaf answers leaves)
+            rows = np.zeros(max(leaves) + 1, dtype=np.int64)
+            for node_id, path in leaves.items():
+                rows[node_id] = len(paths)
+                paths.append(path)
+            leaf_of.append(rows)
             offsets.append(offset)
-            offset += len(table)
+            offset += len(rows)
             base[output] += root_mean
         self.base_values = base
-        self._table = np.concatenate(tables)  # every tree's nodes x features, stacked
+        self._leaf_of = np.concatenate(leaf_of)
         self._offsets = np.asarray(offsets, dtype=np.int64)
+        # Paths padded to the deepest with (feature 0, step 0): a leaf costs its depth, not
+        # the feature count (a dense leaf x feature table would grow with both).
+        depth = max(len(path) for path in paths)
+        self._path_features = np.zeros((len(paths), depth), dtype=np.int64)
+        self._path_steps = np.zeros((len(paths), depth))
+        for row, path in enumerate(paths):
+            if path:
+                self._path_features[row, : len(path)], self._path_steps[row, : len(path)] = zip(
+                    *path, strict=True
+                )
 
     def explain(self, matrix: np.ndarray) -> Explanation:
         """Contributions for each row of the encoded matrix (`Contract.encode`)."""
         # One thread: a request is a few rows, the service uses the cores through its workers.
-        leaves = np.asarray(treelite.gtil.predict_leaf(self._trees, matrix, nthread=1))
-        rows = self._table[leaves.astype(np.int64) + self._offsets]  # rows x trees x features
-        contributions = np.zeros((len(matrix), self.outputs, self._table.shape[1]))
-        for output in range(self.outputs):
-            contributions[:, output, :] = rows[:, self._tree_output == output, :].sum(axis=1)
-        return Explanation(self.base_values, contributions)
+        nodes = np.asarray(treelite.gtil.predict_leaf(self._trees, matrix, nthread=1))
+        leaves = self._leaf_of[nodes.astype(np.int64) + self._offsets]  # rows x trees
+        rows = len(matrix)
+        # Every step of every path lands on (row, the tree's output, the split's feature).
+        cell = np.arange(rows)[:, None, None] * self.outputs + self._tree_output[None, :, None]
+        cell = cell * self._features + self._path_features[leaves]
+        sums = np.bincount(
+            cell.ravel(),
+            weights=self._path_steps[leaves].ravel(),
+            minlength=rows * self.outputs * self._features,
+        )
+        return Explanation(self.base_values, sums.reshape(rows, self.outputs, self._features))
 
 
-def _leaf_table(nodes: list[dict[str, Any]], features: int) -> tuple[np.ndarray, float]:
-    """Per node id, the contributions of the path to it (set for leaves); the root's mean."""
+def _leaf_paths(nodes: list[dict[str, Any]]) -> tuple[dict[int, list[tuple[int, float]]], float]:
+    """Per leaf id, the (feature, step) of each split on the path to it; the root's mean."""
     by_id = {node["node_id"]: node for node in nodes}
     mean: dict[int, float] = {}
 
@@ -117,20 +139,17 @@ def _leaf_table(nodes: list[dict[str, Any]], features: int) -> tuple[np.ndarray,
 
     root = nodes[0]["node_id"]
     expected(root)
-    table = np.zeros((max(by_id) + 1, features))
-    stack = [(root, np.zeros(features))]
+    leaves: dict[int, list[tuple[int, float]]] = {}
+    stack: list[tuple[int, list[tuple[int, float]]]] = [(root, [])]
     while stack:
         node_id, path = stack.pop()
         node = by_id[node_id]
         if "leaf_value" in node:
-            table[node_id] = path
+            leaves[node_id] = path
             continue
-        feature = node["split_feature_id"]
         for child in (node["left_child"], node["right_child"]):
-            step = path.copy()
-            step[feature] += mean[child] - mean[node_id]
-            stack.append((child, step))
-    return table, mean[root]
+            stack.append((child, [*path, (node["split_feature_id"], mean[child] - mean[node_id])]))
+    return leaves, mean[root]
 
 
 class LinearExplainer:
