@@ -45,14 +45,8 @@ from prometheus_client import start_http_server
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ..serving.canary import CanarySplit
-from ..serving.contract_models import build_request_types
-from ..serving.live_drift import LiveDrift
-from ..serving.metrics import ServingMetrics
-from ..serving.pii import pii_mask
+from ..serving.app import build_predict_service
 from ..serving.predict import PredictService
-from ..serving.prediction_log import PredictionLog
-from ..serving.runtime import ModelSlot, load_primary
 from ..serving.settings import ServingSettings
 from ..yaml_model import describe_errors
 
@@ -116,7 +110,7 @@ def load_stream_settings() -> StreamSettings:
 
 
 def predict_service(settings: ServingSettings) -> PredictService:
-    """The API's predict path, as serving/app.py assembles it, without HTTP. Its lines are
+    """The API's predict path, assembled by serving/app.py, without HTTP. Its lines are
     labelled with SERVING_ROLE: a canary consumer is another one in the same group, with the
     canary model, sharing the messages as replicas do (no in-process split, no shadow)."""
     for name in ("canary_model_dir", "shadow_model_dir"):
@@ -125,29 +119,7 @@ def predict_service(settings: ServingSettings) -> PredictService:
                 f"{name.upper()} is set: the consumer splits and shadows nothing; run a canary "
                 "as another consumer in the same STREAM_GROUP (SERVING_ROLE=canary, its MODEL_DIR)"
             )
-    model = load_primary(settings)
-    metrics = ServingMetrics(regression=not model.contract.target.is_classification)
-    types = build_request_types(
-        model.contract,
-        settings.unknown_categories,
-        settings.max_batch_rows,
-        model.metadata.get("example"),
-    )
-    drift = LiveDrift(metrics)
-    drift.use(model)
-    log = None
-    if settings.prediction_log_dir is not None:
-        log = PredictionLog(
-            settings.prediction_log_dir,
-            max_bytes=settings.prediction_log_max_bytes,
-            backups=settings.prediction_log_backups,
-            queue_size=settings.prediction_log_queue_size,
-            on_drop=metrics.prediction_log_dropped.inc,
-            pii=pii_mask(model.contract, settings),
-        )
-    slot = ModelSlot(model, loader=lambda: load_primary(settings))
-    split = CanarySplit(slot, None, 0, settings.serving_role)
-    return PredictService(slot, types, metrics, log, None, drift, split)
+    return build_predict_service(settings)
 
 
 @dataclass(frozen=True)

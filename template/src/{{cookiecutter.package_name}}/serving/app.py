@@ -41,10 +41,11 @@ from .settings import ServingSettings, load_settings
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: ServingSettings | None = None) -> FastAPI:
-    """Build the app for the configured model."""
-    settings = settings or load_settings()
-    configure_logging(settings.log_level)
+def build_predict_service(settings: ServingSettings) -> PredictService:
+    """The predict path without HTTP, as every entry point serves it: the model and its
+    metrics, the request types, live drift, the prediction log, the shadow and the canary
+    split. create_app puts the routes in front of it; the stream consumer
+    (delivery/consumer.py) feeds it from a topic."""
     model = load_primary(settings)
     metrics = ServingMetrics(regression=not model.contract.target.is_classification)
     metrics.model_info.labels(model.name, model.version, str(model.metadata.get("alias", ""))).set(
@@ -64,11 +65,20 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     split = CanarySplit(
         slot, _canary(settings, model), settings.canary_percent, settings.serving_role
     )
-    predictor = PredictService(slot, types, metrics, log, shadow, drift, split)
-    state = routes.Serving(settings, slot, metrics, predictor)
     # One prediction now, so the first client does not pay for lazy initialisation.
     warm_up, _ = types.to_columns(types.adapter.validate_python(types.example_record))
     model.predict(model.contract.encode(warm_up))
+    return PredictService(slot, types, metrics, log, shadow, drift, split)
+
+
+def create_app(settings: ServingSettings | None = None) -> FastAPI:
+    """Build the app for the configured model."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    predictor = build_predict_service(settings)
+    model, metrics, split = predictor.slot.current, predictor.metrics, predictor.split
+    log, shadow, drift = predictor.prediction_log, predictor.shadow, predictor.drift
+    state = routes.Serving(settings, predictor.slot, metrics, predictor)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -106,7 +116,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     if keys.guards(KeyRole.ADMIN):
         app.include_router(routes.admin, **guard(KeyRole.ADMIN, keys))
     _add_error_handlers(app)
-    _publish_request_schema(app, types)
+    _publish_request_schema(app, predictor.types)
     return app
 
 
