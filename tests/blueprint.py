@@ -23,7 +23,9 @@ QUESTIONS: dict[str, dict[str, Any]] = {
     if not name.startswith("_") and spec.get("when", True) is not False
 }
 # Template syntax that must never survive rendering; `${{ }}` is a GitHub Actions expression.
-LEFTOVER = re.compile(r"(?<!\$){{|{%|cookiecutter\.")
+# Jinja that survived rendering. `${{` is a GitHub expression; a Go template's action (Vault
+# Agent's, in the README) opens with a keyword, `$` or `.`, which no Jinja expression here does.
+LEFTOVER = re.compile(r"(?<!\$){{(?!-? *(?:with|range|end|else|\$|\.))|{%|cookiecutter\.")
 ENV = {
     **os.environ,
     "MLFLOW_DISABLE_TELEMETRY": "true",
