@@ -5,8 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from blueprint import snapshot_template
-from projects import DEMO, Demo, build_demo, built_once, demo_from, locked, session_folder
+from blueprint import ENV, snapshot_template
+from projects import (
+    DEMO,
+    PROJECT_ENV,
+    Demo,
+    build_demo,
+    built_once,
+    demo_from,
+    locked,
+    session_folder,
+)
 
 # The order the xdist workers take tests in (`--maxschedchunk 1`: each takes the next one when
 # it is free). The longest first, so that both workers end together; the default project first
@@ -48,7 +57,13 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's projects, shared by the xdist workers (see projects.py)."""
-    return session_folder(tmp_path_factory, "shared")
+    folder = session_folder(tmp_path_factory, "shared")
+    # One mypy cache for every generated project of the session: mypy checks each entry
+    # against its file's hash, so projects on the same Python reuse the analysis of the
+    # libraries they share (a project's mypy: 36 s cold, 6 s on another project's cache).
+    for env in (ENV, PROJECT_ENV):
+        env["MYPY_CACHE_DIR"] = str(folder / "mypy-cache")
+    return folder
 
 
 @pytest.fixture(scope="session")
