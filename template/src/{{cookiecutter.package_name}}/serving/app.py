@@ -1,4 +1,4 @@
-"""The prediction API: `uvicorn --factory {{ cookiecutter.package_name }}.serving.app:create_app`.
+"""The prediction API, started by serving/server.py (`make serve`, the image): `create_app`.
 
 `create_app` loads the model (so the OpenAPI document is its contract), builds one `Serving`
 state and mounts the routers of routes.py. Every request goes through FastAPI's routing.
