@@ -12,7 +12,6 @@ whose answer changes no file would be a lie in a released template.
 from __future__ import annotations
 
 import filecmp
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from typing import Any
 
 import copier
 import yaml
+from plumbum import local
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANGELOG = ROOT / "CHANGELOG.md"
@@ -120,9 +120,14 @@ def same_tree(left: Path, right: Path) -> bool:
 
 def silent_answers(template: Path) -> list[str]:
     """`question=value` for every answer whose project is byte-identical to the defaults'."""
-    os.environ["BLUEPRINT_SKIP_LOCK"] = "1"  # the lock file is not what an answer must change
     silent = []
-    with tempfile.TemporaryDirectory(prefix="release-") as scratch:
+    # The lock file is not what an answer must change, and `uv lock` is most of a render's time.
+    # Through plumbum's environment: copier runs its tasks with plumbum's copy of os.environ,
+    # taken when plumbum was imported, so setting os.environ here would not reach the hook.
+    with (
+        local.env(BLUEPRINT_SKIP_LOCK="1"),
+        tempfile.TemporaryDirectory(prefix="release-") as scratch,
+    ):
         template = export_tracked(template, Path(scratch) / "template")
         default_render = render(template, Path(scratch) / "defaults", {})
         for name, (_, others) in choices(template / "copier.yml").items():
