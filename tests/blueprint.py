@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+import bytecode
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 QUESTIONS: dict[str, dict[str, Any]] = {
@@ -54,6 +56,7 @@ def run(
     done = subprocess.run(
         command, cwd=cwd, env={**ENV, **(env or {})}, capture_output=True, text=True, check=False
     )
+    bytecode.after(command, cwd)
     if check and done.returncode != 0:
         raise AssertionError(
             f"{' '.join(command)} failed in {cwd} ({done.returncode})\n"

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 import yaml
 
+import bytecode
 from blueprint import ENV, ROOT
 
 # The embedded store unless a test names a server; the suite's own environment never leaks in.
@@ -58,6 +59,7 @@ def sh(
         text=True,
         check=False,
     )
+    bytecode.after(command, cwd)
     if check and done.returncode != 0:
         raise AssertionError(
             f"{' '.join(command)} failed in {cwd} ({done.returncode})\n"
@@ -221,6 +223,7 @@ def build_demo(folder: Path) -> dict[str, Any]:
     sh(["make", "demo", f"DEMO_DIR={project}", "DEMO_STEPS=all"], ROOT)
     seconds = time.monotonic() - start
     print(f"make demo took {seconds:.0f} s")
+    bytecode.share(project)
     # The hooks a commit runs: the rows of the option matrix run them once per distinct code.
     sh([str(project / ".venv" / "bin" / "pre-commit"), "run", "--all-files"], project)
     changed = sh(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout
