@@ -26,20 +26,27 @@ from {{ cookiecutter.package_name }}.export import (
 from {{ cookiecutter.package_name }}.features import categorical_indices, split_table
 from {{ cookiecutter.package_name }}.schema import Contract
 from {{ cookiecutter.package_name }}.train import fit_model
-from {{ cookiecutter.package_name }}.trees import TREELITE_FILE, predict
+from {{ cookiecutter.package_name }}.trees import (
+    LIBRARY_FILE,
+    TREELITE_FILE,
+    CompiledTrees,
+    CompileError,
+    compile_library,
+    predict,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_a_checked_tree_model_gets_a_treelite_checkpoint(
-    contract: Contract, params: Params, tmp_path: Path
+def test_a_checked_tree_model_gets_a_treelite_checkpoint_and_its_library(
+    contract: Contract, params: Params, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     train, test = split_table(make_sample(contract, 800, seed=2), contract, 0.25, seed=2)
     model = fit_model(train, contract, params.model)
     write_table(test, tmp_path / "test.parquet")
     shutil.copyfile(ROOT / "schema.yaml", tmp_path / SCHEMA_FILE)
     metadata = complete_export(tmp_path, model, tmp_path / "test.parquet", {"version": "7"})
-    assert metadata["scorer"] == "treelite"
+    assert (metadata["scorer"], metadata["compiled"]) == ("treelite", "tl2cgen")
     assert json.loads((tmp_path / METADATA_FILE).read_text()) == metadata
     trees = treelite.Model.deserialize(str(tmp_path / TREELITE_FILE))
     expected = model.predict_proba if contract.target.is_classification else model.predict
@@ -47,6 +54,11 @@ def test_a_checked_tree_model_gets_a_treelite_checkpoint(
     reference = expected(rows)
     scale = max(1.0, float(np.abs(reference).max()))  # regression values can be large
     assert np.abs(predict(trees, rows, contract.target.kind) - reference).max() <= 1e-9 * scale
+    compiled = CompiledTrees(tmp_path / LIBRARY_FILE, contract.target.kind)
+    assert np.abs(compiled(rows) - reference).max() <= 1e-9 * scale
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gcc on it: the export would say so
+    with pytest.raises(CompileError, match="no C compiler: gcc is not on PATH"):
+        compile_library(trees, tmp_path / "again.so")
     if contract.target.classes is not None:
         assert metadata["classes"] == model.classes_.tolist()
 

@@ -251,11 +251,12 @@ def export_model(
     ] = None,
 ) -> None:
     """Export the champion (or --version N) for serving: model/, schema.yaml, metadata.json,
-    model.treelite."""
+    model.treelite, model.so."""
     with expected_errors():
         from .config import load_params
         from .export import TREELITE_SCORER, ExportError, export_champion
         from .features import TEST_FILE
+        from .trees import COMPILED
 
         params = load_params(params_file)
         try:
@@ -269,6 +270,12 @@ def export_model(
         if metadata["scorer"] != TREELITE_SCORER:
             typer.echo(
                 f"warning: no treelite fast path, serving scores with {metadata['scorer']}",
+                err=True,
+            )
+        elif metadata["compiled"] != COMPILED:
+            typer.echo(
+                f"warning: the trees are not compiled ({metadata['compiled']}); serving scores "
+                "them with treelite's interpreter, ~10x slower on large batches",
                 err=True,
             )
 

@@ -3,15 +3,16 @@ reads.
 
     model/           the MLflow model (skops): the canonical artifact
     schema.yaml      the contract it was trained on
-    model.treelite   tree models only: the same trees as a treelite checkpoint, which serving
-                     scores with numpy and treelite alone (see trees.py)
+    model.treelite   tree models only: the same trees as a treelite checkpoint (see trees.py)
+    model.so         the checkpoint compiled to C by TL2cgen, which serving scores with
     metadata.json    version, lineage (with the training data's timestamp), metrics, classes,
                      the drift reference (drift_bins.py), and which scorer serving uses and why
 
 The treelite model is written only once it matches scikit-learn to 1e-9 on check rows: the
 held-out test split as it is, with its nullable columns missing, and with each categorical
-column taking every category. When it cannot be built, the reason goes to metadata.json (and
-the CLI prints it): serving then scores with scikit-learn.
+column taking every category; so is the compiled library. When either cannot be built, the
+reason goes to metadata.json (`scorer`, `compiled`) and the CLI prints it: serving then scores
+with scikit-learn, or with treelite's interpreter (GTIL, ~10x slower on large batches).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -39,7 +40,16 @@ from .registry import CHAMPION
 from .schema import ColumnType, Contract, TaskKind
 from .tracking import tracking_uri
 from .train import CONTRACT_ARTIFACT, EXAMPLE_ARTIFACT, REFERENCE_ARTIFACT
-from .trees import TREELITE_FILE, predict
+from .trees import (
+    COMPILED,
+    LIBRARY_FILE,
+    TREELITE_FILE,
+    CompiledTrees,
+    CompileError,
+    compile_library,
+    predict,
+    split_missing_values_only,
+)
 
 MODEL_DIR = "model"
 SCHEMA_FILE = "schema.yaml"
@@ -124,26 +134,33 @@ def complete_export(
 ) -> dict[str, Any]:
     """Add the fast path and metadata.json to a folder that holds model/ and schema.yaml."""
     contract = Contract.load(destination / SCHEMA_FILE)
+    compiled = None
     try:
-        trees = build_fast_path(model, contract, check_data)
+        trees, checks = build_fast_path(model, contract, check_data)
     except FastPathError as exc:
         scorer = f"sklearn ({exc})"
     else:
         trees.serialize(str(destination / TREELITE_FILE))
         scorer = TREELITE_SCORER
+        compiled = compile_fast_path(trees, destination / LIBRARY_FILE, model, contract, checks)
     metadata = {
         **lineage,
         "task": contract.target.kind.value,
         # The model's column order of probabilities, which serving reports classes in.
         "classes": np.asarray(model.classes_).tolist() if hasattr(model, "classes_") else None,
         "scorer": scorer,
+        # COMPILED, or why not (serving then runs the checkpoint in GTIL); None for sklearn.
+        "compiled": compiled,
     }
     (destination / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     return metadata
 
 
-def build_fast_path(model: Any, contract: Contract, check_data: Path) -> treelite.Model:
-    """The model as treelite trees, checked against scikit-learn on rows of `check_data`."""
+def build_fast_path(
+    model: Any, contract: Contract, check_data: Path
+) -> tuple[treelite.Model, dict[str, np.ndarray]]:
+    """The model as treelite trees, checked against scikit-learn on rows of `check_data`;
+    returns them with the check rows."""
     if not isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor):
         final = model.steps[-1][1] if hasattr(model, "steps") else model
         name = type(final).__name__
@@ -161,18 +178,50 @@ def build_fast_path(model: Any, contract: Contract, check_data: Path) -> treelit
             trees = treelite.sklearn.import_model(model)
         except (treelite.TreeliteError, NotImplementedError) as exc:
             raise FastPathError(f"treelite cannot import the model: {exc}") from None
+    # The compiled library needs it, and the checkpoint stays the trees the library runs.
+    split_missing_values_only(trees)
     kind = contract.target.kind
+    gap = _largest_gap(lambda rows: predict(trees, rows, kind), model, kind, checks)
+    if gap:
+        raise FastPathError(f"treelite differs from scikit-learn {gap}")
+    return trees, checks
+
+
+def compile_fast_path(
+    trees: treelite.Model,
+    library: Path,
+    model: Any,
+    contract: Contract,
+    checks: dict[str, np.ndarray],
+) -> str:
+    """Compile the trees to `library`, checked like the treelite model: COMPILED, or why not."""
+    try:
+        compile_library(trees, library)
+        kind = contract.target.kind
+        gap = _largest_gap(CompiledTrees(library, kind), model, kind, checks)
+    except CompileError as exc:
+        return f"no: {exc}"
+    if gap:
+        library.unlink()
+        return f"no: the compiled library differs from scikit-learn {gap}"
+    return COMPILED
+
+
+def _largest_gap(
+    scorer: Callable[[np.ndarray], np.ndarray],
+    model: Any,
+    kind: TaskKind,
+    checks: dict[str, np.ndarray],
+) -> str:
+    """Where `scorer` misses scikit-learn's answer by more than TOLERANCE ("" nowhere)."""
     for label, rows in checks.items():
         expected = model.predict(rows) if kind is TaskKind.REGRESSION else model.predict_proba(rows)
         # Regression values can be large: the tolerance is relative to their size there.
         scale = max(1.0, float(np.abs(expected).max())) if kind is TaskKind.REGRESSION else 1.0
-        gap = float(np.abs(predict(trees, rows, kind) - expected).max())
+        gap = float(np.abs(scorer(rows) - expected).max())
         if not gap <= TOLERANCE * scale:
-            raise FastPathError(
-                f"treelite differs from scikit-learn by {gap:.3g} (tolerance {TOLERANCE}) on "
-                f"{len(rows)} rows: {label}"
-            )
-    return trees
+            return f"by {gap:.3g} (tolerance {TOLERANCE}) on {len(rows)} rows: {label}"
+    return ""
 
 
 def check_rows(table: pd.DataFrame, contract: Contract) -> dict[str, np.ndarray]:

@@ -1,28 +1,52 @@
-"""Tree models scored by treelite: the export checks this path against scikit-learn, serving
-runs it with numpy and treelite alone (about 50 µs a record, against milliseconds for
-scikit-learn's `predict_proba`).
+"""Tree models: the export checks them against scikit-learn as a treelite model and compiles
+that model to C with TL2cgen; serving runs the compiled library (about 1 ms for 1,000 rows,
+against 10 ms in treelite's interpreter, GTIL, and milliseconds a record in scikit-learn).
+
+`python -m <package>.trees MODEL_DIR` compiles an export folder's checkpoint again: the
+serving image builds its own library from the checkpoint (not pickle) rather than running
+native code copied from a build context.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
 import numpy as np
+import tl2cgen
 import treelite
 
 from .schema import TaskKind
 
 # The checkpoint `make export-model` writes next to the MLflow model (treelite's own format).
 TREELITE_FILE = "model.treelite"
+# The same trees compiled to a shared library, and metadata.json's `compiled` value for it.
+LIBRARY_FILE = "model.so"
+COMPILED = "tl2cgen"
+# treelite's operator codes (its model format, v4) for the split rewrite below.
+_CATEGORICAL_NODE, _NUMERICAL_NODE, _LESS_THAN = 2, 1, 2
+
+
+class CompileError(Exception):
+    """The trees cannot be compiled to a library here; says why."""
 
 
 def predict(trees: treelite.Model, matrix: np.ndarray, kind: TaskKind) -> np.ndarray:
     """What scikit-learn answers: `predict_proba` for classifiers, `predict` for regressors."""
     # One thread: a request is a few rows, and serving uses the cores through its workers.
-    raw = np.asarray(treelite.gtil.predict(trees, matrix, nthread=1, pred_margin=True))
-    margin = raw[:, 0, :]
+    raw = treelite.gtil.predict(trees, matrix, nthread=1, pred_margin=True)
+    return link(np.asarray(raw)[:, 0, :], kind)
+
+
+def link(margin: np.ndarray, kind: TaskKind) -> np.ndarray:
+    """Raw scores (rows x classes) to scikit-learn's answer."""
     if kind is TaskKind.REGRESSION:
         return margin[:, 0]
-    # The link is applied here: treelite's own softmax was off by up to 6e-8 (measured), the
-    # same formulas in float64 match scikit-learn exactly.
+    # Applied here: treelite's own softmax was off by up to 6e-8 (measured), the same
+    # formulas in float64 match scikit-learn exactly.
     if kind is TaskKind.BINARY:
         positive = 1.0 / (1.0 + np.exp(-margin[:, :1]))
         # concatenate, not column_stack: same result, a micro-second less a request (measured).
@@ -31,3 +55,80 @@ def predict(trees: treelite.Model, matrix: np.ndarray, kind: TaskKind) -> np.nda
     exponent = np.exp(margin - margin.max(axis=1, keepdims=True))
     probabilities: np.ndarray = exponent / exponent.sum(axis=1, keepdims=True)
     return probabilities
+
+
+def split_missing_values_only(trees: treelite.Model) -> int:
+    """Rewrite categorical splits with an empty category list as `x < 0`; returns how many.
+
+    scikit-learn writes them where only missing values go left. TL2cgen 1.0 compiles an empty
+    list to `if (0)`, sending missing values right too (off by 0.45 in probability,
+    measured); `x < 0` with missing values left is the same split for the codes
+    `Contract.encode` makes (0..n-1, or NaN) and in GTIL.
+    """
+    rewritten = 0
+    for tree_id in range(trees.num_tree):
+        tree = trees.get_tree_accessor(tree_id)
+        node_type = tree.get_field("node_type")
+        begin, end = tree.get_field("category_list_begin"), tree.get_field("category_list_end")
+        empty = (node_type == _CATEGORICAL_NODE) & (begin == end)
+        if not empty.any():
+            continue
+        # Copies: get_field's arrays view the model's own buffers, which set_field replaces.
+        fields = {name: tree.get_field(name).copy() for name in ("node_type", "cmp", "threshold")}
+        fields["node_type"][empty] = _NUMERICAL_NODE
+        fields["cmp"][empty] = _LESS_THAN
+        fields["threshold"][empty] = 0.0
+        for name, field in fields.items():
+            tree.set_field(name, field)
+        rewritten += int(empty.sum())
+    return rewritten
+
+
+def compile_library(trees: treelite.Model, library: Path) -> None:
+    """The trees as a shared library (TL2cgen's C, built by gcc); CompileError says why not."""
+    if shutil.which("gcc") is None:
+        raise CompileError("no C compiler: gcc is not on PATH (e.g. apt-get install gcc)")
+    try:
+        tl2cgen.export_lib(
+            trees,
+            toolchain="gcc",
+            libpath=str(library),
+            # Translation units gcc builds in parallel: one file of every tree compiles slowly.
+            params={"parallel_comp": os.cpu_count() or 1},
+            nthread=os.cpu_count(),
+        )
+    except tl2cgen.TL2cgenError as exc:
+        raise CompileError(f"TL2cgen could not build the library: {exc}") from None
+
+
+class CompiledTrees:
+    """A library `compile_library` wrote, answering as `predict` does."""
+
+    def __init__(self, library: Path, kind: TaskKind) -> None:
+        # One thread, as for GTIL: serving uses the cores through its workers.
+        self._predictor = tl2cgen.Predictor(library, nthread=1)
+        self._kind = kind
+
+    def __call__(self, matrix: np.ndarray) -> np.ndarray:
+        raw = self._predictor.predict(tl2cgen.DMatrix(matrix), pred_margin=True)
+        return link(np.asarray(raw)[:, 0, :], self._kind)
+
+
+def main(model_dir: Path) -> int:
+    """Compile an export folder's checkpoint when metadata.json says it was compiled."""
+    metadata = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))
+    if metadata.get("compiled") != COMPILED:
+        print(f"{model_dir}: not compiled at export ({metadata.get('compiled')}); nothing to do")
+        return 0
+    trees = treelite.Model.deserialize(str(model_dir / TREELITE_FILE))
+    try:
+        compile_library(trees, model_dir / LIBRARY_FILE)
+    except CompileError as exc:
+        print(f"error: {model_dir}: {exc}", file=sys.stderr)
+        return 1
+    print(f"compiled {model_dir / TREELITE_FILE} to {model_dir / LIBRARY_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))

@@ -20,7 +20,7 @@ from sklearn.preprocessing import FunctionTransformer
 from {{ cookiecutter.package_name }}.config import ModelType
 from {{ cookiecutter.package_name }}.data import make_sample
 from {{ cookiecutter.package_name }}.serving.model_store import ModelLoadError, load_model_dir
-from {{ cookiecutter.package_name }}.trees import TREELITE_FILE
+from {{ cookiecutter.package_name }}.trees import LIBRARY_FILE, TREELITE_FILE
 
 from .conftest import CONTRACT
 from .exports import write_export
@@ -116,6 +116,10 @@ def test_a_missing_or_broken_checkpoint_is_named(export_dir: Path, tmp_path: Pat
         load_model_dir(copy)
     (copy / TREELITE_FILE).unlink()
     with pytest.raises(ModelLoadError, match="names the treelite scorer, but it is missing"):
+        load_model_dir(copy)
+    shutil.copyfile(export_dir / TREELITE_FILE, copy / TREELITE_FILE)
+    (copy / LIBRARY_FILE).unlink()
+    with pytest.raises(ModelLoadError, match="compiled, but the library is missing"):
         load_model_dir(copy)
 
 

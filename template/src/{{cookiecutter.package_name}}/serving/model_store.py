@@ -1,8 +1,11 @@
 """Load the exported model folder (model/, schema.yaml, metadata.json) without mlflow.
 
 Tree models are served from the treelite checkpoint the export wrote and checked against
-scikit-learn (`"scorer": "treelite"` in metadata.json): numpy and treelite only, so neither
-scikit-learn nor skops is imported.
+scikit-learn (`"scorer": "treelite"` in metadata.json), scored by the library the export
+compiled from it (`"compiled": "tl2cgen"`), else by treelite's interpreter, with a warning:
+numpy, treelite and tl2cgen only, so neither scikit-learn nor skops is imported. The library
+is native code: it is built from the checkpoint where it runs (the export, the image's build),
+never taken from elsewhere.
 
 Other models are opened with skops against an explicit allow-list: a model file is code-like
 input, so anything the allow-list does not name is refused before it is instantiated.
@@ -26,7 +29,7 @@ import yaml
 
 from ..contributions import Explainer, TreeExplainer, linear_explainer
 from ..schema import Contract, ContractError, TaskKind
-from ..trees import TREELITE_FILE, predict
+from ..trees import COMPILED, LIBRARY_FILE, TREELITE_FILE, CompiledTrees, predict
 from .prediction_log import lineage
 
 logger = logging.getLogger(__name__)
@@ -122,7 +125,7 @@ def load_model_dir(model_dir: Path, extra_trusted: tuple[str, ...] = ()) -> Load
     trees = estimator = None
     if scorer_name == "treelite":
         trees = _read_trees(model_dir / TREELITE_FILE)
-        scorer = _treelite_scorer(trees, kind)
+        scorer = _tree_scorer(model_dir, trees, kind, metadata.get("compiled"))
     else:
         logger.warning("scoring with scikit-learn", extra={"reason": scorer_name or "unknown"})
         path = model_file(model_dir / "model")
@@ -144,8 +147,21 @@ def _read_trees(path: Path) -> treelite.Model:
     return trees
 
 
-def _treelite_scorer(trees: treelite.Model, kind: TaskKind) -> Scorer:
-    return lambda matrix: predict(trees, matrix, kind)
+def _tree_scorer(
+    model_dir: Path, trees: treelite.Model, kind: TaskKind, compiled: str | None
+) -> Scorer:
+    if compiled != COMPILED:
+        logger.warning(
+            "trees not compiled, scoring with treelite's GTIL", extra={"reason": compiled}
+        )
+        return lambda matrix: predict(trees, matrix, kind)
+    library = model_dir / LIBRARY_FILE
+    if not library.is_file():
+        raise ModelLoadError(
+            f"{library}: metadata.json says the trees were compiled, but the library is missing; "
+            "run `make export-model` again"
+        )
+    return CompiledTrees(library, kind)
 
 
 def _sklearn_scorer(
