@@ -1,8 +1,9 @@
 """Prove the image's entrypoint without Docker: run the API from a serve-only environment.
 
 `make check-image` builds that environment (`uv sync --no-default-groups --group serve`, as the
-Dockerfile does), then this script checks it cannot import the training stack, starts the
-image's server (`python -m {{ cookiecutter.package_name }}.serving.server`) from it against the exported model,
+Dockerfile does), then this script checks it cannot import the training stack, compiles the
+trees' library from the checkpoint as the image's build stage does, starts the image's server
+(`python -m {{ cookiecutter.package_name }}.serving.server`) from it against that model folder,
 scores the contract's example record, and prints the environment's size next to the full one's.
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -47,13 +50,38 @@ def main() -> int:
     if leaked != "[]":
         print(f"error: the serve env can import training packages: {leaked}")
         return 1
+    with tempfile.TemporaryDirectory(prefix="image-") as scratch:
+        model_dir = _build_stage(python, args.model_dir, Path(scratch) / "champion")
+        if model_dir is None:
+            return 1
+        return _serve(args.python, model_dir)
 
+
+def _build_stage(python: str, source: Path, model_dir: Path) -> Path | None:
+    """The export folder as the image's build stage leaves it: the library compiled again."""
+    shutil.copytree(source, model_dir)
+    (model_dir / "model.so").unlink(missing_ok=True)
+    compiled = subprocess.run(  # noqa: S603 - our own interpreter path, no shell
+        [python, "-m", "{{ cookiecutter.package_name }}.trees", str(model_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if compiled.returncode:
+        print(f"error: the image's build stage could not compile the trees:\n{compiled.stderr}")
+        return None
+    print(compiled.stdout.strip())
+    return model_dir
+
+
+def _serve(python_path: Path, model_dir: Path) -> int:
+    python = str(python_path)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {
         **os.environ,
-        "MODEL_DIR": str(args.model_dir),
+        "MODEL_DIR": str(model_dir),
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "OMP_NUM_THREADS": "1",
@@ -83,7 +111,7 @@ def main() -> int:
     # uvicorn re-raises the SIGTERM it handled once shutdown is done, so -15 is a clean stop.
     clean = server.returncode in (0, -signal.SIGTERM)
     print(f"exit after SIGTERM: {server.returncode} ({'clean' if clean else 'NOT clean'})")
-    env_root = args.python.parent.parent
+    env_root = python_path.parent.parent
     print(f"serve-only env size: {_size_mb(env_root):7.0f} MB  ({env_root})")
     print(f"full env size:       {_size_mb(Path(sys.prefix)):7.0f} MB  ({sys.prefix})")
     return 0 if clean else 1
