@@ -60,7 +60,8 @@ def main() -> int:
 def _build_stage(python: str, source: Path, model_dir: Path) -> Path | None:
     """The export folder as the image's build stage leaves it: the library compiled again."""
     shutil.copytree(source, model_dir)
-    (model_dir / "model.so").unlink(missing_ok=True)
+    for library in model_dir.glob("model-*.so"):
+        library.unlink()
     compiled = subprocess.run(  # noqa: S603 - our own interpreter path, no shell
         [python, "-m", "{{ cookiecutter.package_name }}.trees", str(model_dir)],
         capture_output=True,

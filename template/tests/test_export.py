@@ -27,11 +27,11 @@ from {{ cookiecutter.package_name }}.features import categorical_indices, split_
 from {{ cookiecutter.package_name }}.schema import Contract
 from {{ cookiecutter.package_name }}.train import fit_model
 from {{ cookiecutter.package_name }}.trees import (
-    LIBRARY_FILE,
     TREELITE_FILE,
     CompiledTrees,
     CompileError,
     compile_library,
+    library_path,
     predict,
 )
 
@@ -54,7 +54,7 @@ def test_a_checked_tree_model_gets_a_treelite_checkpoint_and_its_library(
     reference = expected(rows)
     scale = max(1.0, float(np.abs(reference).max()))  # regression values can be large
     assert np.abs(predict(trees, rows, contract.target.kind) - reference).max() <= 1e-9 * scale
-    compiled = CompiledTrees(tmp_path / LIBRARY_FILE, contract.target.kind)
+    compiled = CompiledTrees(library_path(tmp_path), contract.target.kind)
     assert np.abs(compiled(rows) - reference).max() <= 1e-9 * scale
     monkeypatch.setenv("PATH", str(tmp_path))  # no gcc on it: the export would say so
     with pytest.raises(CompileError, match="no C compiler: gcc is not on PATH"):

@@ -251,7 +251,7 @@ def export_model(
     ] = None,
 ) -> None:
     """Export the champion (or --version N) for serving: model/, schema.yaml, metadata.json,
-    model.treelite, model.so."""
+    model.treelite, model-<hash>.so."""
     with expected_errors():
         from .config import load_params
         from .export import TREELITE_SCORER, ExportError, export_champion

@@ -4,7 +4,7 @@ reads.
     model/           the MLflow model (skops): the canonical artifact
     schema.yaml      the contract it was trained on
     model.treelite   tree models only: the same trees as a treelite checkpoint (see trees.py)
-    model.so         the checkpoint compiled to C by TL2cgen, which serving scores with
+    model-<hash>.so  the checkpoint compiled to C by TL2cgen, which serving scores with
     metadata.json    version, lineage (with the training data's timestamp), metrics, classes,
                      the drift reference (drift_bins.py), and which scorer serving uses and why
 
@@ -42,11 +42,11 @@ from .tracking import tracking_uri
 from .train import CONTRACT_ARTIFACT, EXAMPLE_ARTIFACT, REFERENCE_ARTIFACT
 from .trees import (
     COMPILED,
-    LIBRARY_FILE,
     TREELITE_FILE,
     CompiledTrees,
     CompileError,
     compile_library,
+    library_path,
     predict,
     split_missing_values_only,
 )
@@ -142,7 +142,7 @@ def complete_export(
     else:
         trees.serialize(str(destination / TREELITE_FILE))
         scorer = TREELITE_SCORER
-        compiled = compile_fast_path(trees, destination / LIBRARY_FILE, model, contract, checks)
+        compiled = compile_fast_path(trees, library_path(destination), model, contract, checks)
     metadata = {
         **lineage,
         "task": contract.target.kind.value,

@@ -9,6 +9,7 @@ native code copied from a build context.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,15 +24,26 @@ from .schema import TaskKind
 
 # The checkpoint `make export-model` writes next to the MLflow model (treelite's own format).
 TREELITE_FILE = "model.treelite"
-# The same trees compiled to a shared library, and metadata.json's `compiled` value for it.
-LIBRARY_FILE = "model.so"
+# metadata.json's `compiled` value when the export built the library (library_path).
 COMPILED = "tl2cgen"
+LIBRARY_GLOB = "model-*.so"
 # treelite's operator codes (its model format, v4) for the split rewrite below.
 _CATEGORICAL_NODE, _NUMERICAL_NODE, _LESS_THAN = 2, 1, 2
 
 
 class CompileError(Exception):
     """The trees cannot be compiled to a library here; says why."""
+
+
+def library_path(model_dir: Path) -> Path:
+    """The library compiled from `model_dir`'s checkpoint, named by the checkpoint's hash.
+
+    The dynamic loader keeps one library a path: a new export at the same path, loaded by a
+    running service (a hot swap), would score with the old trees (measured). A new checkpoint
+    is a new name, and a library never pairs with another checkpoint.
+    """
+    digest = hashlib.sha256((model_dir / TREELITE_FILE).read_bytes()).hexdigest()[:16]
+    return model_dir / f"model-{digest}.so"
 
 
 def predict(trees: treelite.Model, matrix: np.ndarray, kind: TaskKind) -> np.ndarray:
@@ -121,12 +133,13 @@ def main(model_dir: Path) -> int:
         print(f"{model_dir}: not compiled at export ({metadata.get('compiled')}); nothing to do")
         return 0
     trees = treelite.Model.deserialize(str(model_dir / TREELITE_FILE))
+    library = library_path(model_dir)
     try:
-        compile_library(trees, model_dir / LIBRARY_FILE)
+        compile_library(trees, library)
     except CompileError as exc:
         print(f"error: {model_dir}: {exc}", file=sys.stderr)
         return 1
-    print(f"compiled {model_dir / TREELITE_FILE} to {model_dir / LIBRARY_FILE}")
+    print(f"compiled {model_dir / TREELITE_FILE} to {library}")
     return 0
 
 

@@ -20,7 +20,7 @@ from sklearn.preprocessing import FunctionTransformer
 from {{ cookiecutter.package_name }}.config import ModelType
 from {{ cookiecutter.package_name }}.data import make_sample
 from {{ cookiecutter.package_name }}.serving.model_store import ModelLoadError, load_model_dir
-from {{ cookiecutter.package_name }}.trees import LIBRARY_FILE, TREELITE_FILE
+from {{ cookiecutter.package_name }}.trees import TREELITE_FILE, library_path
 
 from .conftest import CONTRACT
 from .exports import write_export
@@ -118,9 +118,24 @@ def test_a_missing_or_broken_checkpoint_is_named(export_dir: Path, tmp_path: Pat
     with pytest.raises(ModelLoadError, match="names the treelite scorer, but it is missing"):
         load_model_dir(copy)
     shutil.copyfile(export_dir / TREELITE_FILE, copy / TREELITE_FILE)
-    (copy / LIBRARY_FILE).unlink()
-    with pytest.raises(ModelLoadError, match="compiled, but the library is missing"):
+    library_path(copy).unlink()
+    with pytest.raises(ModelLoadError, match="compiled, but the library of this checkpoint"):
         load_model_dir(copy)
+
+
+def test_a_new_export_in_the_same_folder_scores_with_its_own_trees(
+    export_dir: Path, export_v2: Path, tmp_path: Path
+) -> None:
+    # The dynamic loader keeps one library a path: a hot swap must not get the old one back.
+    folder = tmp_path / "champion"
+    shutil.copytree(export_dir, folder)
+    first = load_model_dir(folder)
+    shutil.rmtree(folder)
+    shutil.copytree(export_v2, folder)
+    matrix = first.contract.encode(make_sample(first.contract, 50, seed=3))
+    expected = load_model_dir(export_v2).predict(matrix).probabilities
+    assert not np.allclose(first.predict(matrix).probabilities, expected)
+    assert np.array_equal(load_model_dir(folder).predict(matrix).probabilities, expected)
 
 
 def test_missing_export_says_what_to_run(tmp_path: Path) -> None:

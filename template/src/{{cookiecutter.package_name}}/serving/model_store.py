@@ -29,7 +29,7 @@ import yaml
 
 from ..contributions import Explainer, TreeExplainer, linear_explainer
 from ..schema import Contract, ContractError, TaskKind
-from ..trees import COMPILED, LIBRARY_FILE, TREELITE_FILE, CompiledTrees, predict
+from ..trees import COMPILED, TREELITE_FILE, CompiledTrees, library_path, predict
 from .prediction_log import lineage
 
 logger = logging.getLogger(__name__)
@@ -155,11 +155,11 @@ def _tree_scorer(
             "trees not compiled, scoring with treelite's GTIL", extra={"reason": compiled}
         )
         return lambda matrix: predict(trees, matrix, kind)
-    library = model_dir / LIBRARY_FILE
+    library = library_path(model_dir)
     if not library.is_file():
         raise ModelLoadError(
-            f"{library}: metadata.json says the trees were compiled, but the library is missing; "
-            "run `make export-model` again"
+            f"{library}: metadata.json says the trees were compiled, but the library of this "
+            "checkpoint is missing; run `make export-model` again"
         )
     return CompiledTrees(library, kind)
 
