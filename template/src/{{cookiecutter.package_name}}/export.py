@@ -181,7 +181,7 @@ def build_fast_path(
     # The compiled library needs it, and the checkpoint stays the trees the library runs.
     split_missing_values_only(trees)
     kind = contract.target.kind
-    gap = _largest_gap(lambda rows: predict(trees, rows, kind), model, kind, checks)
+    gap = _first_miss(lambda rows: predict(trees, rows, kind), model, kind, checks)
     if gap:
         raise FastPathError(f"treelite differs from scikit-learn {gap}")
     return trees, checks
@@ -198,7 +198,7 @@ def compile_fast_path(
     try:
         compile_library(trees, library)
         kind = contract.target.kind
-        gap = _largest_gap(CompiledTrees(library, kind), model, kind, checks)
+        gap = _first_miss(CompiledTrees(library, kind), model, kind, checks)
     except CompileError as exc:
         return f"no: {exc}"
     if gap:
@@ -207,7 +207,7 @@ def compile_fast_path(
     return COMPILED
 
 
-def _largest_gap(
+def _first_miss(
     scorer: Callable[[np.ndarray], np.ndarray],
     model: Any,
     kind: TaskKind,
