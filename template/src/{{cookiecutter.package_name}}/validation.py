@@ -155,9 +155,9 @@ def validate_table(
         .add_dataframe_asset("table")
         .add_batch_definition_whole_dataframe("whole_table")
     )
-    suite = context.suites.add(gx.ExpectationSuite(name="contract"))
-    for expectation in expectations:
-        suite.add_expectation(expectation)
+    # The suite is stored whole: added one by one, each expectation re-saves the suite so far
+    # (0.2 s of a 0.5 s validation with 30 expectations).
+    suite = context.suites.add(gx.ExpectationSuite(name="contract", expectations=expectations))
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="contract", data=batch, suite=suite)
     )

@@ -7,7 +7,7 @@ Light on purpose (PyYAML and pydantic only): the serving image imports it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -21,7 +21,7 @@ def load_yaml_model(
     """`model` validated from the file; `error` says the file and every bad key."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     except yaml.YAMLError as exc:
@@ -30,6 +30,14 @@ def load_yaml_model(
         return model.model_validate(raw)
     except ValidationError as exc:
         raise error(f"{path}: {describe_errors(exc)}") from None
+
+
+def safe_load(text: str) -> Any:
+    """`yaml.safe_load`, through libyaml where PyYAML was built with it (its wheels are): ten
+    times faster (params.yaml: 6 ms -> 0.6 ms), and every command and test reads that file."""
+    if yaml.__with_libyaml__:
+        return yaml.load(text, Loader=yaml.CSafeLoader)
+    return yaml.safe_load(text)
 
 
 def describe_errors(exc: ValidationError) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import project_params
+from support import LOOPBACK_TLS, project_params
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
@@ -157,7 +157,7 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{url}/-/ready", timeout=1, verify=LOOPBACK_TLS).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

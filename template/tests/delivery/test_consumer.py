@@ -22,6 +22,7 @@ from faststream.kafka import TestKafkaBroker
 from faststream.nats import TestNatsBroker
 from faststream.redis import RedisBroker, TestRedisBroker
 from serving.conftest import cached_export
+from support import LOOPBACK_TLS
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app as cli
@@ -225,7 +226,8 @@ def test_prometheus_reads_the_consumers_predictions(
         consumer = build_consumer(stream, predict_service(settings))
         async with consumer.running(), TestKafkaBroker(consumer.broker) as broker:
             await broker.publish(json.dumps(record).encode(), topic=stream.requests)
-            return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            url = f"http://127.0.0.1:{port}/metrics"
+            return httpx.get(url, timeout=5, verify=LOOPBACK_TLS).text
 
     [line] = [m for m in asyncio.run(scenario()).splitlines() if m.startswith("predictions_total")]
     assert 'role="stable"' in line

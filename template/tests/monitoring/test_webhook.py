@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from support import LOOPBACK_TLS
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app
@@ -66,7 +67,8 @@ class Receiver:
         self.finished.set()
 
     def post(self, body: object, headers: dict[str, str] | None = None) -> httpx.Response:
-        return httpx.post(f"{self.url}/alertmanager", json=body, headers=headers, timeout=10)
+        url = f"{self.url}/alertmanager"
+        return httpx.post(url, json=body, headers=headers, timeout=10, verify=LOOPBACK_TLS)
 
 
 @pytest.fixture

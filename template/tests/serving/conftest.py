@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from support import TARGETS
+from support import LOOPBACK_TLS, TARGETS
 
 from .exports import RECIPE, write_export
 
@@ -42,6 +42,7 @@ class RunningServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = cwd / f"server-{self.port}.log"
+        self.terminated = False
         command = [
             *(sys.executable, "-m", "uvicorn", "--factory", "{{ cookiecutter.package_name }}.serving.app:create_app"),
             *("--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)),
@@ -58,23 +59,29 @@ class RunningServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited:\n{self.log_path.read_text()}")
             try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                health = httpx.get(f"{self.url}/health", timeout=1, verify=LOOPBACK_TLS)
+                if health.status_code == 200:
                     return self
             except httpx.TransportError:
                 time.sleep(0.05)
         raise RuntimeError(f"server not healthy in {timeout}s:\n{self.log_path.read_text()}")
 
     def client(self, **kwargs: object) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10, **kwargs)  # type: ignore[arg-type]
+        return httpx.Client(base_url=self.url, timeout=10, verify=LOOPBACK_TLS, **kwargs)  # type: ignore[arg-type]
+
+    def terminate(self) -> None:
+        """SIGTERM once (a second one makes uvicorn skip its graceful shutdown)."""
+        if self.process.poll() is None and not self.terminated:
+            self.process.send_signal(signal.SIGTERM)
+            self.terminated = True
 
     def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
         return self.process.returncode
 
     def log(self) -> str:
@@ -183,6 +190,8 @@ def servers(
         }
         started[kind] = RunningServer(env, workdir, workers)
     yield started
+    for running in started.values():  # every SIGTERM first: the shutdowns overlap
+        running.terminate()
     for running in started.values():
         running.stop()
 

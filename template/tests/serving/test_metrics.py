@@ -6,6 +6,7 @@ import time
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from support import LOOPBACK_TLS
 
 from {{ cookiecutter.package_name }}.schema import ColumnType, Contract
 
@@ -21,7 +22,7 @@ NUMERIC = next(c.name for c in _FEATURES if c.type is ColumnType.NUMERIC)
 
 def _scrape(server: RunningServer) -> str:
     # A new connection each time: whichever worker accepts it answers.
-    return httpx.get(f"{server.url}/metrics", timeout=10).text
+    return httpx.get(f"{server.url}/metrics", timeout=10, verify=LOOPBACK_TLS).text
 
 
 def _total(text: str, name: str, **labels: str) -> float:
@@ -54,7 +55,7 @@ def test_every_worker_is_counted(kind_servers: dict[str, RunningServer]) -> None
     rows_before = _total(before, "feature_values_total", feature=NUMERIC)
     scores_before = _total(before, "prediction_score_values_total")
     for _ in range(REQUESTS):
-        response = httpx.post(f"{server.url}/predict", json=RECORD, timeout=10)
+        response = httpx.post(f"{server.url}/predict", json=RECORD, timeout=10, verify=LOOPBACK_TLS)
         assert response.status_code == 200
     scrapes = [_scrape(server) for _ in range(4)]
     assert [_answered(text) - _answered(before) for text in scrapes] == [REQUESTS] * 4
@@ -78,8 +79,9 @@ def test_missing_values_and_refused_categories_by_feature(server: RunningServer)
     before = _scrape(server)
     missing = _total(before, "feature_values_total", feature=NULLABLE, bin="missing")
     unknown = _total(before, "feature_values_total", feature=CATEGORICAL, bin="unknown")
-    assert httpx.post(f"{server.url}/predict", json={**RECORD, NULLABLE: None}).status_code == 200
-    refused = httpx.post(f"{server.url}/predict", json={**RECORD, CATEGORICAL: "never-seen"})
+    with server.client() as http:
+        assert http.post("/predict", json={**RECORD, NULLABLE: None}).status_code == 200
+        refused = http.post("/predict", json={**RECORD, CATEGORICAL: "never-seen"})
     assert refused.status_code == 422
     name = "feature_values_total"
     assert _settled(server, name, missing + 1, feature=NULLABLE, bin="missing") == missing + 1
@@ -93,9 +95,8 @@ def test_unknown_categories_scored_as_missing_are_counted(keyed_server: RunningS
     unknown = _total(before, name, bin="unknown", **labels)
     missing = _total(before, name, bin="missing", **labels)
     batch = [{**RECORD, CATEGORICAL: "never-seen"}, {**RECORD, CATEGORICAL: None}, RECORD]
-    response = httpx.post(
-        f"{keyed_server.url}/predict", json=batch, headers={"X-API-Key": API_KEY}, timeout=10
-    )
+    with keyed_server.client(headers={"X-API-Key": API_KEY}) as http:
+        response = http.post("/predict", json=batch)
     assert response.status_code == 200
     assert _settled(keyed_server, name, unknown + 1, bin="unknown", **labels) == unknown + 1
     assert _total(_scrape(keyed_server), name, bin="missing", **labels) == missing + 1
