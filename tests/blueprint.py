@@ -9,7 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ ENV.pop("VIRTUAL_ENV")
 for pinned in ("PYENV_VERSION", "PYENV_DIR"):
     ENV.pop(pinned, None)
 ENV["PATH"] = os.pathsep.join([str(BIN), ENV.get("PATH", "")])
+SKIP_LOCK = "BLUEPRINT_SKIP_LOCK"  # the hook writes no uv.lock: for renders that need none
 
 
 def run(
@@ -125,7 +126,14 @@ def copier_copy(
     if ref:
         command += ["--vcs-ref", ref]
     dst.parent.mkdir(parents=True, exist_ok=True)
-    return run([*command, str(template), str(dst)], dst.parent, check=check, env=env)
+    command += [str(template), str(dst)]
+    extra = dict(env or {})
+    if extra.get(SKIP_LOCK) == "1":
+        return run(command, dst.parent, check=check, env=extra)
+    return locked_offline(
+        lambda offline: run(command, dst.parent, check=check, env={**offline, **extra}),
+        lambda: dst,
+    )
 
 
 def cookiecutter(
@@ -134,7 +142,30 @@ def cookiecutter(
     command = [str(BIN / "cookiecutter"), "--no-input", "--output-dir", str(out), str(template)]
     command += [f"{name}={_as_text(value)}" for name, value in answers.items()]
     out.mkdir(parents=True, exist_ok=True)
-    return run(command, out, check=check)
+    before = set(out.iterdir())
+    return locked_offline(
+        lambda offline: run(command, out, check=check, env=offline),
+        lambda: next(iter(set(out.iterdir()) - before), out / "missing"),
+    )
+
+
+def locked_offline(
+    render: Callable[[Mapping[str, str]], subprocess.CompletedProcess[str]],
+    project: Callable[[], Path],
+) -> subprocess.CompletedProcess[str]:
+    """Render with the hook's `uv lock` resolving from uv's cache; online if that cannot.
+
+    Online, `uv lock` revalidates every package's index page: about 3 s of waiting a render,
+    for the dozens of renders of a session. The session's first renders fill the cache, and
+    the rest resolve from it (0.7 s). A lock that needs what the cache lacks fails offline (the
+    hook then writes no uv.lock): that render is made again online.
+    """
+    done = render({"UV_OFFLINE": "1"})
+    made = project()
+    if done.returncode != 0 or not made.is_dir() or (made / "uv.lock").is_file():
+        return done
+    shutil.rmtree(made)
+    return render({})
 
 
 def tree(root: Path, *, skip: tuple[str, ...] = (".git",)) -> dict[str, bytes]:

@@ -17,6 +17,7 @@ from blueprint import (
     ENV,
     QUESTIONS,
     ROOT,
+    SKIP_LOCK,
     answer_id,
     copier_copy,
     defaults,
@@ -140,7 +141,7 @@ def demo_code(request: pytest.FixtureRequest, template: Path, shared: Path) -> s
         known = shared / "demo-code.txt"
         if not known.exists():
             project = shared / "demo-code"
-            copier_copy(template, project, defaults(), env={"BLUEPRINT_SKIP_LOCK": "1"})
+            copier_copy(template, project, defaults(), env={SKIP_LOCK: "1"})
             known.write_text(lint_fingerprint(project, defaults()))
         return known.read_text()
 
