@@ -47,6 +47,8 @@ def test_make_demo_reaches_a_registered_champion(demo: Demo) -> None:
     assert demo.decision["version"] == "1"
     assert demo.champion["version"] == "1"
     assert len(demo.champion["git_commit"]) == 40
+    # The production scoring path: treelite's checkpoint, compiled to C (.ci/run installs gcc).
+    assert (demo.champion["scorer"], demo.champion["compiled"]) == ("treelite", "tl2cgen")
     # What the run leaves for the user to commit; stores, caches and exports stay ignored.
     paths = demo.changed
     assert "dvc.lock" in paths

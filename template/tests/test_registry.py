@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,7 +87,11 @@ def test_promotion_then_rejection_then_export(
     exported = project / "exported"
     result = CliRunner().invoke(app, ["export-model", "--dest", str(exported)])
     assert result.exit_code == 0, result.output
-    assert "warning" not in result.stderr
+    # The one warning an export may give here: no C compiler to build the trees' library.
+    no_compiler = "warning: the trees are not compiled (no: no C compiler"
+    said = [line for line in result.stderr.splitlines() if not line.startswith(no_compiler)]
+    assert not [line for line in said if "warning" in line]
+    assert len(said) < len(result.stderr.splitlines()) or shutil.which("gcc") is not None
     assert (exported / "model" / "MLmodel").is_file()
     assert (exported / TREELITE_FILE).is_file()
     assert Contract.load(exported / "schema.yaml").target.kind is TaskKind.BINARY

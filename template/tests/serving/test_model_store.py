@@ -121,6 +121,8 @@ def test_a_missing_or_broken_checkpoint_is_named(export_dir: Path, tmp_path: Pat
     (copy / TREELITE_FILE).unlink()
     with pytest.raises(ModelLoadError, match="names the treelite scorer, but it is missing"):
         load_model_dir(copy)
+    if shutil.which("gcc") is None:
+        return  # no library was compiled to go missing (test_export.py checks what is said)
     shutil.copyfile(export_dir / TREELITE_FILE, copy / TREELITE_FILE)
     library_path(copy).unlink()
     with pytest.raises(ModelLoadError, match="compiled, but the library of this checkpoint"):
