@@ -122,6 +122,10 @@ def export_v2(pytestconfig: pytest.Config) -> Path:
     return cached_export(pytestconfig, "2")
 
 
+# The main server's body limit, small enough that a test can pass it.
+MAX_BODY_BYTES = 65_536
+
+
 @pytest.fixture(scope="session")
 def servers(
     pytestconfig: pytest.Config,
@@ -141,7 +145,7 @@ def servers(
                 "MODEL_DIR": str(export_dir),
                 "PREDICTION_LOG_DIR": str(main_dir / "predictions"),
                 "MAX_BATCH_ROWS": "100",
-                "MAX_BODY_BYTES": "65536",
+                "MAX_BODY_BYTES": str(MAX_BODY_BYTES),
                 "ADMIN_TOKEN": ADMIN_TOKEN,
                 "PII_HASH_KEY": PII_HASH_KEY,
             },
