@@ -248,13 +248,16 @@ async def model_card(state: Annotated[Serving, Depends(serving)]) -> Response:
     )
 
 
+# What /predict and /explain answer to a body they refuse: they read the same body.
+BODY_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"model": Message, "description": "Body over MAX_BODY_BYTES"},
+    422: {"model": ValidationErrors, "description": "Field-level errors"},
+}
+
+
 @model.post(
     "/predict",
-    responses={
-        200: {"model": PredictionResponse},
-        413: {"model": Message, "description": "Body over MAX_BODY_BYTES"},
-        422: {"model": ValidationErrors, "description": "Field-level errors"},
-    },
+    responses={200: {"model": PredictionResponse}, **BODY_ERRORS},
     openapi_extra=PREDICT_BODY,
 )
 async def predict(request: Request) -> Response:
@@ -271,8 +274,7 @@ async def predict(request: Request) -> Response:
     responses={
         200: {"model": ExplanationResponse},
         409: {"model": Message, "description": "Neither trees nor a linear model to explain"},
-        413: {"model": Message, "description": "Body over MAX_BODY_BYTES"},
-        422: {"model": ValidationErrors, "description": "Field-level errors"},
+        **BODY_ERRORS,
     },
     openapi_extra=PREDICT_BODY,
 )
