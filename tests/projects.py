@@ -39,6 +39,8 @@ PROJECT_ENV = {
     "OMP_NUM_THREADS": "1",
 }
 DEMO = "demo"
+# What the generated README tells a team to commit after `make all` and after a retrain.
+OUTPUTS = ("*.dvc", "*.gitignore", "dvc.lock", "reports")
 # What a caller sends to the default project's service: the contract's features.
 FEATURES = ("age", "annual_income", "loan_amount", "employment_type", "owns_home")
 
@@ -66,6 +68,18 @@ def sh(
             f"--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
         )
     return done
+
+
+def without_uv() -> dict[str, str]:
+    """PATH with no uv on it: a team's shell where `make install` bootstrapped its own."""
+    path = PROJECT_ENV["PATH"].split(os.pathsep)
+    return {"PATH": os.pathsep.join(d for d in path if not (Path(d) / "uv").exists())}
+
+
+def commit_outputs(project: Path, message: str) -> subprocess.CompletedProcess[str]:
+    """`git add` what the pipeline made and `git commit` it, the hooks on, as the README says."""
+    sh(["git", "add", "--", *OUTPUTS], project)
+    return sh(["git", "commit", "--quiet", "-m", message], project, env=without_uv(), check=False)
 
 
 def timed(
@@ -200,6 +214,7 @@ class Demo:
     decision: dict[str, Any]
     champion: dict[str, Any]
     changed: list[str]
+    committed: str  # what the commit hook refused in the pipeline's outputs; empty: nothing
     records: list[dict[str, Any]]
 
 
@@ -216,7 +231,8 @@ def _feature(name: str, text: str) -> Any:
 
 def build_demo(folder: Path) -> dict[str, Any]:
     """`make demo` up to the champion (install, lint, test, data, pipeline, push, export), then
-    the git hooks. The demo's second half, `make loop-demo`, is a test of its own on this
+    its outputs committed as the README says (the hooks on, no uv on PATH) and every hook run
+    over every file. The demo's second half, `make loop-demo`, is a test of its own on this
     project (test_loop.py): a dozen tests wait for the champion, none for the loop."""
     project = folder / "demo"
     start = time.monotonic()
@@ -224,19 +240,21 @@ def build_demo(folder: Path) -> dict[str, Any]:
     seconds = time.monotonic() - start
     print(f"make demo took {seconds:.0f} s")
     bytecode.share(project)
+    changed = sh(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout
+    committed = commit_outputs(project, "The data and the first champion's reports")
     # The hooks a commit runs: the rows of the option matrix run them once per distinct code.
     sh([str(project / ".venv" / "bin" / "pre-commit"), "run", "--all-files"], project)
-    changed = sh(["git", "status", "--porcelain", "--untracked-files=all"], project).stdout
     with (project / "data" / "raw" / "credit.csv").open() as table:
         rows = [row for row, _ in zip(csv.DictReader(table), range(5), strict=False)]
     return {
         **pipeline_record(project),
         "seconds": seconds,
         "changed": sorted(line[3:] for line in changed.splitlines()),
+        "committed": committed.stdout + committed.stderr if committed.returncode else "",
         "records": [{name: _feature(name, row[name]) for name in FEATURES} for row in rows],
     }
 
 
 def demo_from(record: Mapping[str, Any]) -> Demo:
-    fields = ("seconds", "decision", "champion", "changed", "records")
+    fields = ("seconds", "decision", "champion", "changed", "committed", "records")
     return Demo(Path(record["project"]), **{name: record[name] for name in fields})

@@ -34,7 +34,7 @@ import pytest
 
 from blueprint import BIN, ENV, run
 from browser import visit
-from projects import DEMO, Demo, locked
+from projects import DEMO, Demo, locked, sh, without_uv
 
 pytestmark = pytest.mark.slow
 
@@ -58,21 +58,43 @@ def test_make_demo_reaches_a_registered_champion(demo: Demo) -> None:
     assert not [p for p in paths if p.startswith(ignored) and not p.endswith(".dvc")]
 
 
-def test_the_commit_hook_refuses_a_planted_secret(demo: Demo, shared: Path) -> None:
+def test_the_commit_hook_takes_what_the_pipeline_made(demo: Demo) -> None:
+    # The README's commit after `make all` (projects.py): the data's .dvc file, dvc.lock and
+    # reports/, through every hook, with no uv on PATH. It used to be refused: DVC's MD5s and
+    # the run's hashes look like keys to a secret scanner.
+    assert demo.committed == "", demo.committed
+    assert "reports/train.json" in demo.changed
+
+
+# AWS's documented example key, where a team's file could carry one: code, and the reports
+# (a line shaped like the run ids the scan lets through, but not hex).
+PLANTED = {
+    "planted_settings.py": 'AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n',
+    "reports/planted.json": '{\n  "aws_key_id": "AKIAIOSFODNN7EXAMPLE"\n}\n',
+}
+
+
+def test_the_commit_hook_refuses_a_planted_secret_anywhere(demo: Demo, shared: Path) -> None:
     # `make demo` ran every hook over every file (projects.py): a fresh project has no finding.
-    # An AWS-shaped key (AWS's documented example) on its way into a commit is refused.
-    leak = demo.project / "planted_settings.py"
+    project = demo.project
     with locked(shared, DEMO):
-        leak.write_text('AWS_ACCESS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"\n')
-        run(["git", "add", leak.name], demo.project)
+        head = run(["git", "rev-parse", "HEAD"], project).stdout
+        for name, text in PLANTED.items():
+            (project / name).write_text(text)
         try:
-            hook = [str(demo.project / ".venv" / "bin" / "pre-commit"), "run", "detect-secrets"]
-            refused = run([*hook, "--files", leak.name], demo.project, check=False)
+            run(["git", "add", "--", *PLANTED], project)
+            commit = ["git", "commit", "--quiet", "-m", "Settings"]
+            refused = sh(commit, project, env=without_uv(), check=False)
+            after = run(["git", "rev-parse", "HEAD"], project).stdout
         finally:
-            run(["git", "rm", "--quiet", "--force", leak.name], demo.project)
-    assert refused.returncode == 1, refused.stdout
-    assert "Secret Type: AWS Access Key" in refused.stdout
-    assert f"Location:    {leak.name}:1" in refused.stdout
+            run(["git", "rm", "--quiet", "--force", "--", *PLANTED], project)
+    said = refused.stdout + refused.stderr
+    assert refused.returncode == 1, said
+    assert after == head, "a commit carrying a key went through"
+    assert said.count("Secret Type: AWS Access Key") == 2, said
+    for name, text in PLANTED.items():
+        line = 1 + next(n for n, ln in enumerate(text.splitlines()) if "AKIA" in ln)
+        assert f"Location:    {name}:{line}" in said, said
 
 
 def _free_port() -> int:

