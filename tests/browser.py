@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from system import skip_without
 
 # Without a display, with a profile of its own, and nothing that calls home.
 CHROMIUM_FLAGS = (
@@ -36,9 +36,7 @@ def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip("chromium is not installed and cannot be here (no apt-get as root)")
-    pytest.fail("chromium is missing: `apt-get install chromium` (.ci/run installs it)")
+    skip_without("chromium")
 
 
 @dataclass

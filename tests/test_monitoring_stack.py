@@ -29,6 +29,7 @@ import yaml
 
 from blueprint import ENV
 from projects import DEMO, Demo, locked, sh
+from system import skip_without
 
 pytestmark = pytest.mark.slow
 
@@ -36,13 +37,8 @@ ALERTMANAGER = shutil.which("alertmanager") or shutil.which("prometheus-alertman
 
 
 def require(*tools: str | None) -> None:
-    """Skip where Debian's packages cannot be installed; fail where .ci/run should have."""
-    if all(tool and shutil.which(tool) for tool in tools):
-        return
-    packages = "Debian's prometheus and prometheus-alertmanager"
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        pytest.skip(f"{packages} are not installed and cannot be here (no apt-get as root)")
-    pytest.fail(f"{packages} are missing: `apt-get install` them (.ci/run does)")
+    if not all(tool and shutil.which(tool) for tool in tools):
+        skip_without("prometheus", "prometheus-alertmanager")
 
 
 SHIFTED = "loan_amount"  # the feature the drifted traffic moves

