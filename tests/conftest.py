@@ -27,7 +27,9 @@ ORDER = (
     "test_pipeline.py::test_default_pipeline_promotes_a_first_champion[multiclass",
     "test_pipeline.py::test_default_pipeline_promotes_a_first_champion[regression",
     "test_pipeline.py::test_pipeline_against_an_mlflow_server",
-    # Long, and it waits for the demo's project: by now the demo is built.
+    # Long, and they wait for the demo's project: by now the demo is built. The pipeline job
+    # needs the project only to clone it, so it goes before the loop, which holds it throughout.
+    "test_workflows.py::test_ci_pipeline_job_on_a_fresh_clone",
     "test_loop.py",
     "test_release.py::test_answers_that_render_nothing",
     "test_generated_projects.py",
