@@ -54,6 +54,12 @@ def differences(made: Mapping[str, bytes], fresh: Mapping[str, bytes]) -> list[s
     return sorted(path for path in made.keys() | fresh.keys() if made.get(path) != fresh.get(path))
 
 
+def empty_folders(root: Path) -> list[Path]:
+    """Folders a removed part left behind (a tree of files cannot show them)."""
+    folders = (path for path in root.rglob("*") if path.is_dir() and ".git" not in path.parts)
+    return [folder for folder in folders if not any(folder.iterdir())]
+
+
 def locked_packages(project: Path) -> list[dict[str, Any]]:
     """uv.lock's packages without their fork markers.
 
@@ -148,6 +154,7 @@ def test_parts_turn_off_cleanly_or_are_refused_saying_what_to_do(tmp_path: Path)
         copier_copy(template, fresh, {**FULLEST, **answers}, env={SKIP_LOCK: "1"})
         # Equal to a fresh project: no file of the part left, nothing else lost or changed.
         assert differences(tree(project, skip=NOT_COMPARED), tree(fresh, skip=NOT_COMPARED)) == []
+        assert empty_folders(project) == []
         run([str(BIN / "uv"), "lock", "--locked", "--offline"], project)  # re-locked, not stale
         run([str(BIN / "ruff"), "check", "--no-cache", "."], project)
         run([str(BIN / "ruff"), "format", "--no-cache", "--check", "."], project)
