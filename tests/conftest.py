@@ -37,6 +37,7 @@ ORDER = (
     "test_pipeline.py::test_bad_input",
     "test_end_to_end.py",
     "test_pipeline.py",
+    "test_grow.py",
     "test_upgrades.py",
     "test_identical_trees.py",
 )

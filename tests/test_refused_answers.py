@@ -56,7 +56,9 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     ),
     "deployment-without-serving": (
         {"include_serving": False, "include_monitoring": False, "deployment": "kubernetes"},
-        "deployment 'kubernetes' needs include_serving",
+        # The answers that work are named: `copier update -d include_serving=false` meets this.
+        "deployment 'kubernetes' needs include_serving: there is no service to deploy. To leave"
+        " the service out, answer include_monitoring=false and deployment=none too",
     ),
 }
 
