@@ -17,8 +17,10 @@ from typing import Any
 from ..compare import by_the_gate, dvc_metrics_diff, markdown
 from ..config import Params
 
-# What a retrain changes and a reviewer reads: the data and pipeline state, and the reports.
-OUTPUTS = ("*.dvc", "dvc.lock", "reports")
+# What a retrain changes: the data and pipeline state, which decides whether there is a branch,
+# and the reports a reviewer reads.
+STATE = ("*.dvc", "dvc.lock")
+OUTPUTS = (*STATE, "reports")
 
 
 class BranchError(RuntimeError):
@@ -57,7 +59,7 @@ def _version(entry: dict[str, Any]) -> str:
 
 def changed() -> bool:
     """Whether the data or the pipeline differ from the last commit."""
-    return bool(git("status", "--porcelain", "--", "*.dvc", "dvc.lock"))
+    return bool(git("status", "--porcelain", "--", *STATE))
 
 
 def propose(params: Params, audit: Path) -> Proposal:
