@@ -58,7 +58,14 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
     ),
     "kubernetes": (
         lambda a: a["deployment"] == "kubernetes",
-        ("deploy/k8s", "deploy/kserve", "tests/deploy", "src/{package}/delivery/manifests.py"),
+        (
+            "deploy/k8s",
+            "deploy/kserve",
+            "tests/deploy",
+            "src/{package}/delivery/manifests.py",
+            "src/{package}/delivery/slots.py",
+            "tests/delivery/test_slots.py",
+        ),
     ),
     "github-ci": (lambda a: a["ci"] == "github", (".github",)),
     "monitoring": (

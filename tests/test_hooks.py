@@ -58,7 +58,9 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     )
     assert hook.unwanted(nothing) == [
         "src/credit_risk/delivery/manifests.py",
+        "src/credit_risk/delivery/slots.py",
         ".github/workflows/retrain.yml",
+        "tests/delivery/test_slots.py",
         "src/credit_risk/monitoring",
         "src/credit_risk/delivery",
         ".github/workflows/cd.yml",
@@ -93,6 +95,8 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     # deployment too.
     assert hook.unwanted(answers(deployment="none")) == [
         "src/credit_risk/delivery/manifests.py",
+        "src/credit_risk/delivery/slots.py",
+        "tests/delivery/test_slots.py",
         ".github/workflows/cd.yml",
         "bench/check_image.py",
         "deploy/compose.yaml",

@@ -84,9 +84,17 @@ def test_promotion_then_rejection_then_export(
     assert tags["decision"] == "rejected"
     assert {"git_commit", "data_hash", "params_hash", "metric.roc_auc"} <= set(tags)
 
-    exported = project / "exported"
-    result = CliRunner().invoke(app, ["export-model", "--dest", str(exported)])
+    # CD's export: another version than the release names is refused before anything is written.
+    exported, outputs = project / "exported", project / "github_output"
+    release = ["export-model", "--dest", str(exported), "--github-output", str(outputs)]
+    result = CliRunner().invoke(app, [*release, "--expect-version", "2"])
+    assert result.exit_code == 1
+    assert "the registry's champion is v1, not v2: move the 'champion' alias first" in result.stderr
+    assert not exported.exists()
+    assert not outputs.exists()
+    result = CliRunner().invoke(app, [*release, "--expect-version", "1"])
     assert result.exit_code == 0, result.output
+    assert outputs.read_text() == "version=1\n"
     # The one warning an export may give here: no C compiler to build the trees' library.
     no_compiler = "warning: the trees are not compiled (no: no C compiler"
     said = [line for line in result.stderr.splitlines() if not line.startswith(no_compiler)]

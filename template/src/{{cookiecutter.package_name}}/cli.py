@@ -241,6 +241,14 @@ def export_model(
         int | None,
         typer.Option(help="This registry version instead of the champion (a canary).", min=1),
     ] = None,
+    expect_version: Annotated[
+        int | None,
+        typer.Option(help="Refuse, writing nothing, unless the champion is this version.", min=1),
+    ] = None,
+    github_output: Annotated[
+        Path | None,
+        typer.Option(help="Append `version=N` to this file (a GitHub step's $GITHUB_OUTPUT)."),
+    ] = None,
 ) -> None:
     """Export the champion (or --version N) for serving: model/, schema.yaml, metadata.json,
     model.treelite, model-<hash>.so."""
@@ -253,12 +261,19 @@ def export_model(
         params = load_params(params_file)
         try:
             metadata = export_champion(
-                params.registry.model_name, dest, params.data.processed_dir / TEST_FILE, version
+                params.registry.model_name,
+                dest,
+                params.data.processed_dir / TEST_FILE,
+                version,
+                expect_version,
             )
         except ExportError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"exported {metadata['name']} v{metadata['version']} to {dest}")
+        if github_output is not None:
+            with github_output.open("a", encoding="utf-8") as outputs:
+                outputs.write(f"version={metadata['version']}\n")
         if metadata["scorer"] != TREELITE_SCORER:
             typer.echo(
                 f"warning: no treelite fast path, serving scores with {metadata['scorer']}",

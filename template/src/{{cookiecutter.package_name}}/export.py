@@ -69,13 +69,18 @@ class FastPathError(Exception):
 
 
 def export_champion(
-    name: str, destination: Path, check_data: Path, number: int | None = None
+    name: str,
+    destination: Path,
+    check_data: Path,
+    number: int | None = None,
+    expected: int | None = None,
 ) -> dict[str, Any]:
     """Write the champion of model `name` (or its version `number`: the canary of a rollout,
     which the registry still decides) to `destination`; returns its metadata.
 
     `check_data` is a table with the contract's feature columns (the test split) that the
-    fast path must reproduce.
+    fast path must reproduce. With `expected`, another version is refused before anything is
+    written: a release names the version it ships, and the alias may have moved since.
     """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     mlflow.set_tracking_uri(tracking_uri())
@@ -88,6 +93,11 @@ def export_champion(
     except MlflowException:
         wanted = f"{CHAMPION!r} version" if number is None else f"version {number}"
         raise ExportError(f"model {name!r} has no {wanted} to export") from None
+    if expected is not None and str(version.version) != str(expected):
+        raise ExportError(
+            f"the registry's {CHAMPION} is v{version.version}, not v{expected}: move the "
+            f"{CHAMPION!r} alias first (the registry decides what ships)"
+        )
     if version.run_id is None:
         raise ExportError(f"model {name!r} v{version.version} has no MLflow run to export from")
     run = client.get_run(version.run_id)

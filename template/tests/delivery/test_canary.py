@@ -213,6 +213,19 @@ def test_too_few_requests_decide_nothing(prometheus: tuple[str, int]) -> None:
     assert "not enough requests in the last 10m: canary 150; 500 needed on each side" in output
 
 
+def test_too_few_requests_are_asked_again_up_to_the_attempts(prometheus: tuple[str, int]) -> None:
+    # What CD runs (ATTEMPTS=6 WAIT=300), without the wait.
+    url, end = prometheus
+    window = ("--at", str(end), "--window", "10m", "--attempts", "3")
+    code, output = verdict(url, "--job", "few", *window)
+    assert code == Outcome.NO_DECISION, output
+    assert output.count("no decision yet (attempt ") == 2
+    assert "no decision yet (attempt 2 of 3): not enough requests in the last 10m" in output
+    code, output = verdict(url, "--job", "good", *window)
+    assert code == Outcome.PROMOTE, output
+    assert "no decision yet" not in output
+
+
 def test_nothing_in_the_window_decides_nothing(prometheus: tuple[str, int]) -> None:
     url, end = prometheus
     code, output = verdict(url, "--job", "good", "--at", str(end + 3600))

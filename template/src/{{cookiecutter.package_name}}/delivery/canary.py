@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
@@ -154,6 +156,30 @@ def decide(prometheus: Prometheus, limits: CanaryParams, job: str | None) -> Ver
             f"{limits.max_psi:g})"
         )
     return Verdict(Outcome.ROLLBACK if reasons else Outcome.PROMOTE, sides, psi, reasons)
+
+
+def decide_in_time(
+    prometheus: Prometheus,
+    limits: CanaryParams,
+    job: str | None,
+    *,
+    attempts: int,
+    wait: float,
+    say: Callable[[str], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> Verdict:
+    """`decide` after `wait` seconds, asked again (at most `attempts` times in all, `wait`
+    apart) while too few requests came in: CD asks as soon as the canary is up, before it has
+    had the traffic a decision needs."""
+    sleep(wait)
+    verdict = decide(prometheus, limits, job)
+    for attempt in range(1, attempts):
+        if verdict.outcome is not Outcome.NO_DECISION:
+            break
+        say(f"no decision yet (attempt {attempt} of {attempts}): {'; '.join(verdict.reasons)}")
+        sleep(wait)
+        verdict = decide(prometheus, limits, job)
+    return verdict
 
 
 def _read(prometheus: Prometheus, window: str, job: str | None) -> dict[str, Side]:

@@ -53,19 +53,26 @@ def canary_verdict(
         str | None,
         typer.Option(help="Judge the window that ends then (RFC 3339 or Unix time), not now."),
     ] = None,
+    attempts: Annotated[
+        int,
+        typer.Option(help="Ask again, up to this many times in all, while exit would be 4.", min=1),
+    ] = 1,
+    wait: Annotated[float, typer.Option(help="Seconds to wait before each attempt.", min=0)] = 0,
     params_file: ParamsOption = Path("params.yaml"),
 ) -> None:
     """Canary against stable from Prometheus: error rate, p99 latency, prediction PSI and
     requests. Exit 0 promote, 3 rollback, 4 not enough requests to decide, 1 error."""
     from ..config import load_params
     from ..console import expected_errors
-    from .canary import Prometheus, VerdictError, decide, report, with_window
+    from .canary import Prometheus, VerdictError, decide_in_time, report, with_window
 
     with expected_errors(VerdictError):
         limits = load_params(params_file).delivery.canary
         if window is not None:
             limits = with_window(limits, window)
-        verdict = decide(Prometheus(prometheus, at), limits, job)
+        verdict = decide_in_time(
+            Prometheus(prometheus, at), limits, job, attempts=attempts, wait=wait, say=typer.echo
+        )
     typer.echo(report(verdict, limits.window))
     raise typer.Exit(verdict.outcome)
 {%- if cookiecutter.deployment == "kubernetes" %}
@@ -95,6 +102,23 @@ def render_manifests(
         else:
             output.write_text(manifests, encoding="utf-8")
             typer.echo(f"wrote {overlay} ({image}) to {output}", err=True)
+
+
+@app.command("idle-slot")
+def idle_slot(
+    namespace: Annotated[str | None, typer.Option(help="Production's namespace.")] = None,
+) -> None:
+    """Production's blue-green slot that does not serve, which gets the next image: printed on
+    stdout (what is live on stderr). Reads the live Service with kubectl."""
+    from ..console import expected_errors
+    from .slots import NAMESPACE, SlotError, live_slot
+    from .slots import idle_slot as other_slot
+
+    with expected_errors(SlotError):
+        live = live_slot(namespace or NAMESPACE)
+    idle = other_slot(live)
+    typer.echo(f"live slot: {live or 'none'}; the image goes to {idle}", err=True)
+    typer.echo(idle)
 {%- endif %}
 
 
