@@ -1,72 +1,59 @@
 """cd.yml's steps that need no cluster, run the way the workflow runs them, in its order, on the
 session's default project (deployment: docker).
 
-The steps are read from the project's own `.github/workflows/cd.yml`, so a change to the
-workflow changes what runs here: the export step (`make release-model`), with the version the
-release names and with another one; then the smoke test CD runs after a deployment (`make
-smoke-test`, which `make smoke-test-cluster` runs through its port-forward) against `make serve`
-on loopback, with the champion's version and with another one. The deployment's manifests (the
-kubernetes answer) are rendered and checked by the generated suite (tests/deploy/).
+The export job's `make` lines are read from the project's own `.github/workflows/cd.yml`
+(tests/workflows.py), so a change to the workflow changes what runs here: `make install`, then
+`make release-model` with the version the release names and with another one. Then the smoke
+test CD runs after a deployment (`make smoke-test`, which `make smoke-test-cluster` runs through
+its port-forward) against `make serve` on loopback, with the champion's version and with
+another one. The cluster steps (the kubernetes answer) run in the generated suite
+(tests/deploy/test_cd_steps.py).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from test_end_to_end import Served, service
 
 from projects import DEMO, Demo, locked, registry_state, sh
+from workflows import run_make_lines
 
 pytestmark = pytest.mark.slow
 
 __all__ = ["service"]  # the module's own `make serve`, started as test_end_to_end starts it
 
 
-def cd_steps(project: Path, job: str) -> dict[str, dict[str, Any]]:
-    """The job's steps by id (or name), in the workflow's order."""
-    workflow = yaml.safe_load((project / ".github" / "workflows" / "cd.yml").read_text())
-    steps = workflow["jobs"][job]["steps"]
-    return {step.get("id") or step.get("name", step.get("uses")): step for step in steps}
-
-
-def run_step(step: dict[str, Any], project: Path, env: dict[str, str]) -> Any:
-    """A `run:` step as a GitHub runner runs it: bash, -e and pipefail, from the checkout."""
-    command = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]]
-    return sh(command, project, env=env, check=False)
-
-
 def test_the_export_step_ships_the_version_asked_for_and_refuses_another(
     demo: Demo, shared: Path, tmp_path: Path
 ) -> None:
-    steps = cd_steps(demo.project, "image")
-    names = list(steps)
-    # What comes before the export on the runner, and what it gets from GitHub.
-    assert names.index("export") == names.index("Install") + 1
-    export = steps["export"]
-    assert set(export["env"]) == {"MLFLOW_TRACKING_URI", "WANTED"}
-    outputs = tmp_path / "github_output"
+    workflow = demo.project / ".github" / "workflows" / "cd.yml"
+    runner = demo.project.parent / "cd-image-runner"
     # The export goes to a folder of the test's: the demo's models/champion is read by others.
     dest = tmp_path / "champion"
-    env = {"GITHUB_OUTPUT": str(outputs), "MODEL_DIR": str(dest)}
     # `dvc pull` takes the project's DVC lock and rewrites what differs: held alone.
     with locked(shared, DEMO):
         champion = registry_state(demo.project)["aliases"]["champion"]
         wrong = str(int(champion) + 1)
-        refused = run_step(export, demo.project, {**env, "WANTED": wrong})
-        written = [path.name for path in (dest, outputs) if path.exists()]
-        shipped = run_step(export, demo.project, {**env, "WANTED": champion})
+        given = {"MLFLOW_TRACKING_URI": "", "EXPECT": wrong}
+        refused = run_make_lines(workflow, "image", demo.project, given, {"MODEL_DIR": str(dest)})
+        written = [path.name for path in (dest,) if path.exists()]
+        outputs_when_refused = (runner / "output").read_text()
+        given["EXPECT"] = champion
+        shipped = run_make_lines(workflow, "image", demo.project, given, {"MODEL_DIR": str(dest)})
 
-    assert refused.returncode != 0, refused.stdout
+    assert [line for line, _ in shipped] == ["make install", "make release-model"]
+    said = refused[-1][1].stdout + refused[-1][1].stderr
+    assert refused[-1][1].returncode != 0, said
     message = f"the registry's champion is v{champion}, not v{wrong}: move the 'champion' alias"
-    assert message in refused.stderr
+    assert message in said
     assert written == []
+    assert outputs_when_refused == ""
 
-    assert shipped.returncode == 0, shipped.stderr
-    assert outputs.read_text() == f"version={champion}\n"
+    assert all(done.returncode == 0 for _, done in shipped), shipped[-1][1].stderr
+    assert (runner / "output").read_text() == f"version={champion}\n"
     metadata = json.loads((dest / "metadata.json").read_text())
     assert (metadata["version"], metadata["alias"]) == (champion, "champion")
     assert (metadata["scorer"], metadata["compiled"]) == ("treelite", "tl2cgen")

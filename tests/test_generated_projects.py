@@ -26,7 +26,7 @@ from blueprint import (
 )
 from projects import locked
 from system import actionlint
-from workflows import thick_lines
+from workflows import injectable_lines, thick_lines
 
 ROWS = matrix()
 # What `make lint` and `make test` read: the code and the tool settings. The task kind lives in
@@ -187,6 +187,7 @@ def test_generated_project(
         run([str(BIN / "zizmor"), "--offline", "--no-progress", *map(str, workflows)], project)
         # Thin: a `run:` line calls a target (tests/workflows.py); the suite runs them in order.
         assert [line for workflow in workflows for line in thick_lines(workflow)] == []
+        assert [line for workflow in workflows for line in injectable_lines(workflow)] == []
 
     # Each optional part is there exactly when its answer asks for it (the hook's one switch).
     serving = answers["include_serving"]

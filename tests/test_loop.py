@@ -90,7 +90,7 @@ write_table(rows, params.monitoring.retrain.inbox / "from-the-field.csv")
 RETRAIN_STEPS = [
     "make install",
     "make pull export-model",
-    'make retrain-branch REASON="$REASON" BRANCH="$BRANCH" PR_BODY="$RUNNER_TEMP/body.md"',
+    'make retrain-branch PR_BODY="$RUNNER_TEMP/body.md"',
 ]
 
 

@@ -1,7 +1,8 @@
 """The generated workflows as their runners walk them: thin YAML over the Makefile's targets.
 
 Every matrix row's workflows are held to the rule (test_generated_projects.py, `thick_lines`);
-here the rule itself is shown to refuse work done in YAML, and ci.yml's pipeline job runs its
+here the rule itself is shown to refuse work done in YAML and a dispatch's value handed to
+make to expand, and ci.yml's pipeline job runs its
 targets in order on a fresh clone of the default project, as a pull request's runner would.
 retrain.yml's job runs in test_loop.py, on the log the loop leaves.
 """
@@ -12,9 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from projects import DEMO, Demo, locked, sh
-from workflows import THIN, run_make_lines
+from workflows import THIN, injectable_lines, run_make_lines
 
 WORK_IN_YAML = (
     "uv run --no-sync dvc pull",
@@ -38,6 +40,26 @@ GITHUB_ONLY = (
 def test_the_rule_refuses_work_in_yaml() -> None:
     assert [line for line in WORK_IN_YAML if THIN.fullmatch(line)] == []
     assert [line for line in GITHUB_ONLY if not THIN.fullmatch(line)] == []
+
+
+def test_a_dispatch_value_never_reaches_make_as_an_assignment(tmp_path: Path) -> None:
+    workflow = tmp_path / "retrain.yml"
+    steps = [
+        {"name": name, "env": {"REASON": "${{ github.event.client_payload.reason }}"}, "run": run}
+        for name, run in [
+            ("assigned", 'make retrain REASON="$REASON"'),
+            ("braced", "make retrain REASON=${REASON}"),
+            ("through the environment", "make retrain"),
+            ("to GitHub", 'echo "reason=$REASON" >> "$GITHUB_OUTPUT"'),
+        ]
+    ]
+    trusted = {"name": "ours", "env": {"BRANCH": "retrain/${{ github.run_id }}"}}
+    steps.append({**trusted, "run": 'make retrain-branch BRANCH="$BRANCH"'})
+    workflow.write_text(yaml.safe_dump({"jobs": {"retrain": {"steps": steps}}}))
+    assert injectable_lines(workflow) == [
+        'retrain.yml: retrain: assigned: make retrain REASON="$REASON"',
+        "retrain.yml: retrain: braced: make retrain REASON=${REASON}",
+    ]
 
 
 PIPELINE_STEPS = [

@@ -3,7 +3,8 @@
 The one rule, written once: a line of a `run:` block is `make …`, `git …`, `gh …`, or an
 `echo` appended to one of GitHub's own files (outputs, step summary, environment). Anything
 else is work that no Makefile target covers, so no person, hook or test can run it the way the
-workflow does. The suite runs the `make` lines of each workflow in order (`make_lines`).
+workflow does. The suite runs the `make` lines of each workflow in order (`run_make_lines`).
+A `make` line never passes a dispatch's value as an assignment (`injectable_lines`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,26 @@ def thick_lines(workflow: Path) -> list[str]:
     ]
 
 
+# A value anyone who can dispatch a workflow writes (its inputs, an event's payload). make
+# expands `$(...)` in a command-line assignment, `make X="$VALUE"`, so such a value reaches a
+# target only through the step's `env:`, where make leaves it alone and its recipe reads `$$X`.
+UNTRUSTED = re.compile(r"\$\{\{[^}]*\b(inputs|github\.event)\.")
+
+
+def injectable_lines(workflow: Path) -> list[str]:
+    """Every `make` line that hands make a dispatch's value to expand."""
+    found = []
+    for job, spec in jobs(workflow).items():
+        for step in spec.get("steps", []):
+            env = step.get("env", {})
+            names = [name for name, value in env.items() if UNTRUSTED.search(str(value))]
+            for line in run_lines(step):
+                passed = [n for n in names if re.search(rf'=("?)\$\{{?{n}\b', line)]
+                if line.startswith("make ") and passed:
+                    found.append(f"{workflow.name}: {job}: {step.get('name', '?')}: {line}")
+    return found
+
+
 def make_lines(workflow: Path, job: str) -> list[tuple[dict[str, Any], str]]:
     """The job's `make` lines in the order it runs them, each with its step."""
     return [
@@ -60,11 +81,16 @@ def make_lines(workflow: Path, job: str) -> list[tuple[dict[str, Any], str]]:
 
 
 def run_make_lines(
-    workflow: Path, job: str, project: Path, values: dict[str, str]
+    workflow: Path,
+    job: str,
+    project: Path,
+    values: dict[str, str],
+    env: dict[str, str] | None = None,
 ) -> list[tuple[str, subprocess.CompletedProcess[str]]]:
     """The job's `make` lines run in order in `project`, as its runner would: each with its
     step's `env:`, where `values` gives what the runner gets from `${{ }}` (secrets, inputs,
-    events), and GitHub's files (outputs, summary, RUNNER_TEMP) under `project`'s parent.
+    events), and GitHub's files (outputs, summary, RUNNER_TEMP) under `project`'s parent;
+    `env` is the test's own (where the runner's machine differs from this one).
     Stops at the first line that fails; returns what ran."""
     github = project.parent / f"{workflow.stem}-{job}-runner"
     github.mkdir(exist_ok=True)
@@ -77,15 +103,15 @@ def run_make_lines(
     }
     ran: list[tuple[str, subprocess.CompletedProcess[str]]] = []
     for step, line in make_lines(workflow, job):
-        env = {**files}
+        given = {**files, **(env or {})}
         for name, value in step.get("env", {}).items():
             if "${{" not in str(value):
-                env[name] = str(value)
+                given[name] = str(value)
             elif name in values:
-                env[name] = values[name]
+                given[name] = values[name]
             else:
                 raise AssertionError(f"{workflow.name}: {step.get('name')}: no value for {name}")
-        done = sh(["bash", "-c", line], project, env=env, check=False)
+        done = sh(["bash", "-c", line], project, env=given, check=False)
         ran.append((line, done))
         if done.returncode != 0:
             break

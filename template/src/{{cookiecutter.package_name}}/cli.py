@@ -204,7 +204,7 @@ def compare_metrics(
         Path | None, typer.Option(help="Read this `dvc metrics diff --json` output instead.")
     ] = None,
     summary: Annotated[
-        Path | None, typer.Option(help="Also append the table here ($GITHUB_STEP_SUMMARY).")
+        Path | None, typer.Option(envvar="GITHUB_STEP_SUMMARY", help="Also append the table here.")
     ] = None,
 ) -> None:
     """Metrics against BASE (dvc metrics diff) as Markdown; exit 1 if the gate's metric got worse.
@@ -247,7 +247,7 @@ def export_model(
     ] = None,
     github_output: Annotated[
         Path | None,
-        typer.Option(help="Append `version=N` to this file (a GitHub step's $GITHUB_OUTPUT)."),
+        typer.Option(envvar="GITHUB_OUTPUT", help="Also append `version=N` here."),
     ] = None,
 ) -> None:
     """Export the champion (or --version N) for serving: model/, schema.yaml, metadata.json,
