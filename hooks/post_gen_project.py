@@ -79,6 +79,15 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
             "bench/evidently_drift.py",
         ),
     ),
+    "spark": (
+        lambda a: a["scale_out"] == "spark",
+        (
+            "src/{package}/spark",
+            "tests/spark",
+            "bench/spark.py",
+            "deploy/k8s/spark",
+        ),
+    ),
 }
 
 

@@ -46,6 +46,7 @@ def answers(**overrides: object) -> dict[str, object]:
         "include_serving": True,
         "include_monitoring": True,
         "deployment": "kubernetes",
+        "scale_out": "spark",
     }
     return {**base, "ci": "github", **overrides}
 
@@ -54,7 +55,11 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     hook = load_hook()
     assert hook.unwanted(answers()) == []
     nothing = answers(
-        include_serving="false", include_monitoring="false", deployment="none", ci="none"
+        include_serving="false",
+        include_monitoring="false",
+        deployment="none",
+        ci="none",
+        scale_out="none",
     )
     assert hook.unwanted(nothing) == [
         "src/credit_risk/delivery/manifests.py",
@@ -66,16 +71,20 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
         ".github/workflows/cd.yml",
         "bench/evidently_drift.py",
         "src/credit_risk/serving",
+        "src/credit_risk/spark",
         "bench/check_image.py",
         "deploy/compose.yaml",
         "tests/monitoring",
+        "deploy/k8s/spark",
         "tests/delivery",
         "bench/drift.py",
+        "bench/spark.py",
         "tests/serving",
         ".dockerignore",
         "deploy/kserve",
         "deploy/stack",
         "tests/deploy",
+        "tests/spark",
         "Dockerfile",
         "deploy/k8s",
         "monitoring",

@@ -12,6 +12,9 @@ from typing import Annotated
 import typer
 
 from .console import ParamsOption, expected_errors
+{%- if cookiecutter.scale_out == 'spark' %}
+from .spark import Engine, EngineOption, MasterOption, SparkError
+{%- endif %}
 {%- if cookiecutter.include_serving %}
 from .delivery.cli import app as delivery_app
 {%- endif %}
@@ -291,23 +294,56 @@ def export_model(
 
 @app.command()
 def predict(
-    input_path: Annotated[Path, typer.Argument(help="CSV or Parquet file with the features.")],
-    output_path: Annotated[Path, typer.Argument(help="Parquet file to write.")],
+    input_path: Annotated[
+        Path, typer.Argument(help="CSV or Parquet file (a folder of them with --engine spark).")
+    ],
+    output_path: Annotated[
+        Path, typer.Argument(help="Parquet file to write (a folder with --engine spark).")
+    ],
     model_dir: Annotated[
         Path, typer.Option(help="Exported model folder (make export-model).")
     ] = Path("models/champion"),
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="Where refused rows go, with the reason; default OUT's name + -rejects."),
+    ] = None,
+{%- if cookiecutter.scale_out == 'spark' %}
+    engine: EngineOption = Engine.LOCAL,
+    master: MasterOption = None,
+{%- endif %}
 ) -> None:
-    """Score a file with the exported model: inputs + prediction (+ probabilities) as Parquet."""
-    with expected_errors():
-        from .serving.batch import predict_file
-        from .serving.model_store import ModelLoadError
+    """Score a file with the exported model: inputs + prediction (+ probabilities) as Parquet.
 
+    Rows the service's contract checks refuse are not scored: they go to the rejects output
+    with the reason, as the API's 422 would give it (`serving.unknown_categories` applies)."""
+    with expected_errors():
+        from .serving.batch import predict_file, rejects_path
+        from .serving.model_store import ModelLoadError
+        from .serving.settings import SettingsError, load_settings
+
+        refused_to = rejects or rejects_path(output_path)
         try:
-            rows = predict_file(input_path, output_path, model_dir)
-        except ModelLoadError as exc:
+            policy = load_settings().unknown_categories
+{%- if cookiecutter.scale_out == 'spark' %}
+            if engine is Engine.SPARK:
+                from .spark.scoring import predict_on_spark
+
+                rows, refused = predict_on_spark(
+                    str(input_path), str(output_path), str(refused_to), model_dir, policy, master
+                )
+            else:
+                rows, refused = predict_file(
+                    input_path, output_path, model_dir, policy, refused_to
+                )
+{%- else %}
+            rows, refused = predict_file(input_path, output_path, model_dir, policy, refused_to)
+{%- endif %}
+        except (ModelLoadError, SettingsError{% if cookiecutter.scale_out == 'spark' %}, SparkError{% endif %}) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"scored {rows} rows with {model_dir} into {output_path}")
+        if refused:
+            typer.echo(f"refused {refused} rows (the reason per row) into {refused_to}", err=True)
 
 
 @app.command("make-key")
