@@ -57,9 +57,18 @@ def make_sample(
 
 
 @app.command()
-def validate(params_file: ParamsOption = Path("params.yaml")) -> None:
+def validate(
+    params_file: ParamsOption = Path("params.yaml"),
+{%- if cookiecutter.scale_out == 'spark' %}
+    engine: EngineOption = Engine.LOCAL,
+    master: MasterOption = None,
+    data: Annotated[
+        str | None, typer.Option(help="The table to check, any path Spark reads; default data.raw.")
+    ] = None,
+{%- endif %}
+) -> None:
     """Check the raw data against the contract; write reports/validation.{json,md}."""
-    with expected_errors():
+    with expected_errors({% if cookiecutter.scale_out == 'spark' %}SparkError{% endif %}):
         from .config import load_params
         from .data import read_table
         from .schema import Contract
@@ -72,9 +81,21 @@ def validate(params_file: ParamsOption = Path("params.yaml")) -> None:
 
         params = load_params(params_file)
         contract = Contract.load(params.data.contract)
-        table = read_table(params.data.raw)
         quiet_great_expectations()
+{%- if cookiecutter.scale_out == 'spark' %}
+        if engine is Engine.SPARK:
+            from .spark.validation import validate_on_spark
+
+            table_path = data or str(params.data.raw)
+            report = validate_on_spark(table_path, contract, params.validation, master)
+        else:
+            report = validate_table(
+                read_table(params.data.raw), contract, params.validation, str(params.data.raw)
+            )
+{%- else %}
+        table = read_table(params.data.raw)
         report = validate_table(table, contract, params.validation, str(params.data.raw))
+{%- endif %}
         write_reports(report, REPORTS)
         if not report.success:
             typer.echo(f"error: {failure_message(report)}", err=True)
