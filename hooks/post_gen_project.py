@@ -83,7 +83,9 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
         lambda a: a["scale_out"] == "spark",
         (
             "src/{package}/spark",
+            "src/{package}/monitoring/spark.py",
             "tests/spark",
+            "tests/monitoring/test_spark.py",
             "bench/spark.py",
             "deploy/k8s/spark",
         ),

@@ -12,14 +12,14 @@ from typing import Annotated
 import typer
 
 from .console import ParamsOption, expected_errors
-{%- if cookiecutter.scale_out == 'spark' %}
-from .spark import Engine, EngineOption, MasterOption, SparkError
-{%- endif %}
 {%- if cookiecutter.include_serving %}
 from .delivery.cli import app as delivery_app
 {%- endif %}
 {%- if cookiecutter.include_monitoring %}
 from .monitoring.cli import app as monitoring_app
+{%- endif %}
+{%- if cookiecutter.scale_out == 'spark' %}
+from .spark import Engine, EngineOption, MasterOption, SparkError
 {%- endif %}
 
 app = typer.Typer(
@@ -353,9 +353,7 @@ def predict(
                     str(input_path), str(output_path), str(refused_to), model_dir, policy, master
                 )
             else:
-                rows, refused = predict_file(
-                    input_path, output_path, model_dir, policy, refused_to
-                )
+                rows, refused = predict_file(input_path, output_path, model_dir, policy, refused_to)
 {%- else %}
             rows, refused = predict_file(input_path, output_path, model_dir, policy, refused_to)
 {%- endif %}

@@ -161,7 +161,8 @@ def validate_table(
 ) -> ValidationReport:
     expectations = build_expectations(contract, params)
     frame = _with_object_strings(table)
-    return run_suite("pandas", frame, len(table), list(table.columns), expectations, contract, source)
+    columns = list(table.columns)
+    return run_suite("pandas", frame, len(table), columns, expectations, contract, source)
 
 
 def run_suite(
@@ -182,7 +183,9 @@ def run_suite(
     sources = context.data_sources
     add_source = sources.add_spark if engine == "spark" else sources.add_pandas
     batch = (
-        add_source("raw").add_dataframe_asset("table").add_batch_definition_whole_dataframe("whole_table")
+        add_source("raw")
+        .add_dataframe_asset("table")
+        .add_batch_definition_whole_dataframe("whole_table")
     )
     # The suite is stored whole: added one by one, each expectation re-saves the suite so far
     # (0.2 s of a 0.5 s validation with 30 expectations).

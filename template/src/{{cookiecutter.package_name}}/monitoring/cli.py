@@ -88,7 +88,7 @@ def monitor(
     master: MasterOption = None,
     log: Annotated[
         str | None,
-        typer.Option(help="Spark: the log's Parquet rows, any path Spark reads (a glob too).")
+        typer.Option(help="Spark: the log's Parquet rows, any path Spark reads (a glob too)."),
     ] = None,
 {%- endif %}
 ) -> None:
@@ -105,7 +105,7 @@ def monitor(
         params = load_params(params_file)
 {%- if cookiecutter.scale_out == 'spark' %}
         if engine is Engine.SPARK:
-            from ..spark.drift import monitor_on_spark
+            from .spark import monitor_on_spark
 
             if last is not None or labels is not None:
                 raise SparkError("--last and --labels run on one machine: drop --engine spark")

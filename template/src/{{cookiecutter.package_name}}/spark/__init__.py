@@ -3,7 +3,7 @@ cannot hold. The same contract checks, model, suite and drift statistics as the 
 commands; only where the rows are counted and scored changes.
 
 Light on purpose: the CLI imports this module for its options; pyspark is imported by the
-modules that run a job (session.py, scoring.py, validation.py, drift.py).
+modules that run a job (session.py, scoring.py, validation.py, monitoring/spark.py).
 """
 
 from __future__ import annotations

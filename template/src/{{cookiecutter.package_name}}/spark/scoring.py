@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, functions
+from pyspark.sql import functions
 from pyspark.sql.types import DataType, DoubleType, LongType, StringType, StructField, StructType
 
 from ..config import UnknownCategories

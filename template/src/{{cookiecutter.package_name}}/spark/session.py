@@ -48,7 +48,7 @@ def spark_session(master: str | None, app: str) -> SparkSession:
         raise SparkError(f"Spark did not start: {exc}") from None
     spark.sparkContext.setLogLevel("ERROR")
     try:
-        check_reachable(spark.sparkContext.master)  # configured outside: spark-defaults.conf
+        check_reachable(spark.sparkContext.master or "")  # configured outside: spark-defaults.conf
     except SparkError:
         spark.stop()
         raise

@@ -80,7 +80,8 @@ class _Files:
 
     def _hadoop(self, path: str) -> tuple[Any, Any]:
         hadoop_path = self.jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
-        configuration = self.spark._jsc.hadoopConfiguration()  # noqa: SLF001 - no public API
+        # Hadoop's configuration has no public accessor in pyspark.
+        configuration = self.spark._jsc.hadoopConfiguration()
         return hadoop_path.getFileSystem(configuration), hadoop_path
 
     def _local(self, path: str) -> Path:

@@ -20,11 +20,11 @@ from pyspark.sql import Column, DataFrame, functions
 from pyspark.sql.types import LongType
 
 from ..config import Params
-from ..monitoring.drift import DriftAccumulator
-from ..monitoring.log_store import compact
-from ..monitoring.monitor import DriftCounts, default_since, drift_report
-from .session import spark_session
-from .tables import read_table
+from ..spark.session import spark_session
+from ..spark.tables import read_table
+from .drift import DriftAccumulator
+from .log_store import compact
+from .monitor import DriftCounts, default_since, drift_report
 
 # The log's times are UTC nanoseconds, which Spark reads only as numbers (as this option says).
 NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
