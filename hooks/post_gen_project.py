@@ -88,6 +88,7 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
             "tests/monitoring/test_spark.py",
             "bench/spark.py",
             "deploy/k8s/spark",
+            "tests/deploy/test_spark_job.py",
         ),
     ),
 }

@@ -63,7 +63,9 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     )
     assert hook.unwanted(nothing) == [
         "src/credit_risk/delivery/manifests.py",
+        "src/credit_risk/monitoring/spark.py",
         "src/credit_risk/delivery/slots.py",
+        "tests/monitoring/test_spark.py",
         ".github/workflows/retrain.yml",
         "tests/delivery/test_slots.py",
         "src/credit_risk/monitoring",
@@ -90,6 +92,15 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
         "monitoring",
         ".github",
         "bench",
+    ]
+    # The Spark part owns its modules inside the monitoring and kubernetes parts' folders.
+    assert hook.unwanted(answers(scale_out="none")) == [
+        "src/credit_risk/monitoring/spark.py",
+        "tests/monitoring/test_spark.py",
+        "src/credit_risk/spark",
+        "deploy/k8s/spark",
+        "bench/spark.py",
+        "tests/spark",
     ]
     # The monitoring part owns its benchmarks inside the serving part's folder.
     assert hook.unwanted(answers(include_monitoring="false")) == [

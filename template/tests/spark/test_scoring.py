@@ -13,8 +13,7 @@ from typer.testing import CliRunner, Result
 from {{ cookiecutter.package_name }}.cli import app
 from {{ cookiecutter.package_name }}.data import make_sample
 from {{ cookiecutter.package_name }}.schema import Contract
-
-from .cluster import free_port
+from {{ cookiecutter.package_name }}.spark.standalone import free_port
 
 TOLERANCE = 1e-12
 

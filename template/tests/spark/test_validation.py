@@ -61,5 +61,5 @@ def test_a_table_with_no_rows_is_named(
 ) -> None:
     path = tmp_path / "raw.csv"
     make_sample(contract, 5, seed=1).head(0).to_csv(path, index=False)
-    with pytest.raises(DataError, match="raw.csv: no rows"):
+    with pytest.raises(DataError, match=r"raw\.csv: no rows"):
         validate_on_spark(str(path), contract, params.validation, spark_master)

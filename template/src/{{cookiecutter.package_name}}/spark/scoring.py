@@ -93,7 +93,8 @@ def predict_on_spark(
         refused = functions.col(REASON).isNotNull()
         scored = both.filter(~refused).drop(REASON)
         rejects = both.filter(refused).select(*table.columns, REASON)
-        rows, rejected = write_whole(spark, [(scored, output_path), (rejects, rejects_path)])
+        outputs = [(scored, output_path), (rejects, rejects_path)]
+        rows, rejected = write_whole(spark, outputs, input_path)
         both.unpersist()
         return rows, rejected
     finally:

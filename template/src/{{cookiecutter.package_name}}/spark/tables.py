@@ -22,14 +22,12 @@ from . import SparkError
 
 def read_table(spark: SparkSession, path: str) -> DataFrame:
     """A CSV (a name ending in .csv: a file or a folder of them) or Parquet file or folder,
-    refused in one line when it is missing or holds no rows."""
+    refused in one line when it is missing or unreadable. Its rows are read by the job."""
     reader = spark.read
     try:
         if path.rstrip("/").endswith(".csv"):
-            frame = reader.option("header", True).option("inferSchema", True).csv(path)
-        else:
-            frame = reader.parquet(path)
-        empty = frame.isEmpty()
+            return reader.option("header", True).option("inferSchema", True).csv(path)
+        return reader.parquet(path)
     except AnalysisException as exc:
         condition = exc.getCondition() or ""
         if condition == "PATH_NOT_FOUND":
@@ -37,15 +35,21 @@ def read_table(spark: SparkSession, path: str) -> DataFrame:
         if condition == "UNABLE_TO_INFER_SCHEMA":
             raise DataError(f"{path}: no rows (no data file in it)") from None
         raise DataError(f"{path}: not readable: {exc.getMessage()}") from None
-    if empty:
-        raise DataError(f"{path}: no rows")
-    return frame
+    except Exception as exc:  # the JVM's own errors (Py4JJavaError) reach us untyped
+        raise DataError(f"{path}: not readable: {first_line(exc)}") from None
 
 
-def write_whole(spark: SparkSession, outputs: list[tuple[DataFrame, str]]) -> list[int]:
+def no_rows(path: str) -> DataError:
+    return DataError(f"{path}: no rows")
+
+
+def write_whole(
+    spark: SparkSession, outputs: list[tuple[DataFrame, str]], source: str
+) -> list[int]:
     """Write each frame as Parquet to a temporary folder beside its path, then rename them all
     into place: a failed job leaves nothing, neither half an output nor a temporary folder.
-    An output that was there is replaced. Returns the rows of each output."""
+    An output that was there is replaced; none is written when `source` had no rows.
+    Returns the rows of each output."""
     staged: list[tuple[str, str]] = []
     rows = []
     try:
@@ -54,19 +58,23 @@ def write_whole(spark: SparkSession, outputs: list[tuple[DataFrame, str]]) -> li
             staged.append((partial, path))
             frame.write.mode("errorifexists").parquet(partial)
             rows.append(spark.read.parquet(partial).count())
+        if not sum(rows):
+            raise no_rows(source)
     except Exception as exc:
         for partial, _ in staged:
             _delete(spark, partial)
         if isinstance(exc, DataError | SparkError):
             raise
-        raise SparkError(f"the Spark job failed, nothing was written: {_first_line(exc)}") from exc
+        raise SparkError(f"the Spark job failed, nothing was written: {first_line(exc)}") from exc
     for partial, path in staged:
         _replace(spark, partial, path)
     return rows
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
+def first_line(exc: Exception) -> str:
+    """The cause in one line; a JVM error's own message rather than py4j's wrapper."""
+    java = getattr(exc, "java_exception", None)
+    text = str(java.toString() if java is not None else exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
 
 

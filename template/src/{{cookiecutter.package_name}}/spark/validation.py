@@ -11,7 +11,7 @@ from ..config import ValidationParams
 from ..schema import Contract
 from ..validation import TypeNames, ValidationReport, build_expectations, run_suite
 from .session import spark_session
-from .tables import read_table
+from .tables import no_rows, read_table
 
 _INTEGER = ["ByteType", "ShortType", "IntegerType", "LongType"]
 SPARK_TYPES = TypeNames(
@@ -29,6 +29,9 @@ def validate_on_spark(
     spark = spark_session(master, "validate")
     try:
         frame = read_table(spark, path)
-        return run_suite("spark", frame, frame.count(), frame.columns, expectations, contract, path)
+        rows = frame.count()
+        if not rows:
+            raise no_rows(path)
+        return run_suite("spark", frame, rows, frame.columns, expectations, contract, path)
     finally:
         spark.stop()

@@ -1,0 +1,184 @@
+"""`make bench-spark`: batch scoring in one process against Spark, side by side, one run.
+
+The same Parquet table (ROWS rows of the sample, written a million rows at a time) is scored by
+the exported champion four ways, each a fresh `predict` process, as a user runs it:
+1. `predict` in one process (pandas; the baseline);
+2. `predict --engine spark --master local[2]` (Spark in the driver's JVM, two task threads);
+3. and 4. `--master spark://127.0.0.1:...` on a standalone cluster on loopback with one and
+   with two workers (one core and 2 GB each).
+Printed: wall time, rows a second, peak resident memory of the command and of each executor
+(its JVM plus its Python workers), and the ratio to the first row, then 2 workers over 1. On a
+2-core machine two workers can at best halve the time of one (a ratio of 2), less what the
+driver, the JVMs and the Python workers take from the same cores.
+
+Usage: python bench/spark.py [--rows 10000000] [--model-dir models/champion]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from {{ cookiecutter.package_name }}.data import make_sample
+from {{ cookiecutter.package_name }}.serving.model_store import load_model_dir
+from {{ cookiecutter.package_name }}.spark.standalone import StandaloneCluster
+
+CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
+PART_ROWS = 1_000_000
+POLL_S = 0.25
+
+
+@dataclass
+class Peaks:
+    """Peak resident memory (MB) per process, polled from /proc while a command runs."""
+
+    by_pid: dict[int, float] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
+
+    def poll(self, wanted: Callable[[str], str | None]) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                role = wanted(command)
+                if role is None:
+                    continue
+                rss = _rss_mb(entry / "status")
+            except OSError:
+                continue
+            pid = int(entry.name)
+            self.names[pid] = role
+            self.by_pid[pid] = max(self.by_pid.get(pid, 0.0), rss)
+
+
+def _rss_mb(status: Path) -> float:
+    for line in status.read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _role(command: str) -> str | None:
+    if "CoarseGrainedExecutorBackend" in command:
+        return "executor"
+    if "pyspark.daemon" in command or "pyspark/daemon.py" in command:
+        return "python worker"
+    return None
+
+
+@dataclass
+class Row:
+    name: str
+    seconds: float
+    command_mb: float
+    executor_mb: float | None
+
+
+def run(name: str, arguments: list[str], rows: int) -> Row:
+    """One `predict` process, timed, its memory and the executors' polled until it ends."""
+    peaks = Peaks()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peaks.poll(_role)
+            time.sleep(POLL_S)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started = time.perf_counter()
+    process = subprocess.Popen([CLI, "predict", *arguments], stdout=subprocess.PIPE, text=True)
+    command_peak = 0.0
+    while process.poll() is None:
+        try:
+            command_peak = max(command_peak, _rss_mb(Path(f"/proc/{process.pid}/status")))
+        except OSError:
+            pass
+        time.sleep(POLL_S)
+    seconds = time.perf_counter() - started
+    done.set()
+    watcher.join()
+    if process.returncode != 0:
+        raise SystemExit(f"{name}: predict failed ({process.returncode})")
+    executors = [mb for pid, mb in peaks.by_pid.items() if peaks.names[pid] == "executor"]
+    workers = sorted(mb for pid, mb in peaks.by_pid.items() if peaks.names[pid] != "executor")
+    # An executor's memory: its JVM and its share of the Python workers it started.
+    executor_mb = None
+    if executors:
+        executor_mb = max(executors) + sum(workers) / len(executors)
+    elif workers:  # local mode: the executor is the driver's JVM, counted in the command
+        executor_mb = sum(workers)
+    print(f"  {name}: {seconds:.1f} s, {rows / seconds:,.0f} rows/s", flush=True)
+    return Row(name, seconds, command_mb=command_peak, executor_mb=executor_mb)
+
+
+def write_input(path: Path, rows: int, model_dir: Path) -> None:
+    contract = load_model_dir(model_dir).contract
+    writer: pq.ParquetWriter | None = None
+    for first in range(0, rows, PART_ROWS):
+        part = make_sample(contract, min(PART_ROWS, rows - first), seed=first, first_id=first + 1)
+        table = pa.Table.from_pandas(part, preserve_index=False)
+        if writer is None:
+            writer = pq.ParquetWriter(path, table.schema)
+        # Row groups of 128k rows: Spark splits a file by row group, so each task gets some.
+        writer.write_table(table.cast(writer.schema), row_group_size=131_072)
+    if writer is not None:
+        writer.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--model-dir", type=Path, default=Path("models/champion"))
+    options = parser.parse_args()
+    if not (options.model_dir / "metadata.json").is_file():
+        raise SystemExit(f"{options.model_dir}: no exported model; run `make export-model`")
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # the driver and the cluster stay on loopback
+    folder = Path(tempfile.mkdtemp(prefix="bench-spark-"))
+    try:
+        source = folder / "input.parquet"
+        print(f"writing {options.rows:,} rows to {source}", flush=True)
+        write_input(source, options.rows, options.model_dir)
+        model = ["--model-dir", str(options.model_dir)]
+        rows = [run("one process", [str(source), str(folder / "one.parquet"), *model], options.rows)]
+        spark = [str(source), str(folder / "spark"), "--engine", "spark", *model]
+        rows.append(run("spark local[2]", [*spark, "--master", "local[2]"], options.rows))
+        for workers in (1, 2):
+            cluster = StandaloneCluster(folder / f"cluster-{workers}", workers=workers, memory="2g")
+            with cluster as master:
+                name = f"standalone, {workers} worker{'s' if workers > 1 else ''}"
+                rows.append(run(name, [*spark, "--master", master], options.rows))
+        report(rows, options.rows)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def report(rows: list[Row], count: int) -> None:
+    base = rows[0].seconds
+    print(f"\nbatch scoring, {count:,} rows, load {os.getloadavg()[0]:.1f} (2 cores)")
+    print(f"{'how':<24} {'s':>8} {'rows/s':>12} {'peak MB':>9} {'MB/executor':>12} {'vs 1':>6}")
+    for row in rows:
+        executor = f"{row.executor_mb:,.0f}" if row.executor_mb is not None else "-"
+        print(
+            f"{row.name:<24} {row.seconds:>8.1f} {count / row.seconds:>12,.0f} "
+            f"{row.command_mb:>9,.0f} {executor:>12} {base / row.seconds:>5.2f}x"
+        )
+    one, two = rows[-2].seconds, rows[-1].seconds
+    print(f"2 workers over 1: {one / two:.2f}x (the ceiling on 2 cores is 2x)")
+
+
+if __name__ == "__main__":
+    main()
