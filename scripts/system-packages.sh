@@ -28,6 +28,8 @@ command -v promtool >/dev/null || debian+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || debian+=(prometheus-alertmanager)
 # Redis: the real broker behind the generated event-driven consumer's test (FastStream).
 command -v redis-server >/dev/null || debian+=(redis-server)
+# Java for the spark answer's tests: a standalone Spark cluster on loopback (Spark 4: Java 17+).
+command -v java >/dev/null || debian+=(openjdk-17-jre-headless)
 # kubectl (kustomize v5) for the kubernetes answer's manifest tests comes with the machine
 # image: Debian's kubernetes-client is 1.20, too old. Without it those tests skip, saying why.
 

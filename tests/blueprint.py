@@ -242,8 +242,6 @@ def matrix() -> list[dict[str, Any]]:
     ]
     fullest = {"include_serving": True, "include_monitoring": True, "deployment": "kubernetes"}
     needs += [{"python_version": version, "scale_out": "none"} | fullest for version in newer]
-    # The one row that runs the Spark part (its cluster costs JVM start-ups): every part on.
-    needs.append({"python_version": oldest, "scale_out": "spark"} | fullest)
     chosen = [dict(defaults())]
     uncovered -= pairs(chosen[0])
     for need in needs:

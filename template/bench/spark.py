@@ -17,6 +17,7 @@ Usage: python bench/spark.py [--rows 10000000] [--model-dir models/champion]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
@@ -100,13 +101,12 @@ def run(name: str, arguments: list[str], rows: int) -> Row:
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     started = time.perf_counter()
-    process = subprocess.Popen([CLI, "predict", *arguments], stdout=subprocess.PIPE, text=True)
+    # The project's own CLI, with arguments this script builds.
+    process = subprocess.Popen([CLI, "predict", *arguments], stdout=subprocess.PIPE, text=True)  # noqa: S603
     command_peak = 0.0
     while process.poll() is None:
-        try:
+        with contextlib.suppress(OSError):  # it may end between poll() and the read
             command_peak = max(command_peak, _rss_mb(Path(f"/proc/{process.pid}/status")))
-        except OSError:
-            pass
         time.sleep(POLL_S)
     seconds = time.perf_counter() - started
     done.set()
@@ -153,7 +153,8 @@ def main() -> None:
         print(f"writing {options.rows:,} rows to {source}", flush=True)
         write_input(source, options.rows, options.model_dir)
         model = ["--model-dir", str(options.model_dir)]
-        rows = [run("one process", [str(source), str(folder / "one.parquet"), *model], options.rows)]
+        single = [str(source), str(folder / "one.parquet"), *model]
+        rows = [run("one process", single, options.rows)]
         spark = [str(source), str(folder / "spark"), "--engine", "spark", *model]
         rows.append(run("spark local[2]", [*spark, "--master", "local[2]"], options.rows))
         for workers in (1, 2):

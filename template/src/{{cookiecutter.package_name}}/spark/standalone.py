@@ -87,9 +87,11 @@ class StandaloneCluster:
     def _launch(self, name: str, *arguments: str) -> None:
         command = [str(self.home / "bin" / "spark-class"), *arguments]
         with (self.folder / f"{name}.log").open("wb") as log:
-            self.processes.append(
-                subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            # pyspark's own launcher, with arguments this class builds.
+            process = subprocess.Popen(  # noqa: S603
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
+        self.processes.append(process)
 
     def _wait_for_workers(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -98,7 +100,7 @@ class StandaloneCluster:
             if any(process.poll() is not None for process in self.processes):
                 break
             try:
-                with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310 - loopback
+                with urllib.request.urlopen(url, timeout=2) as answer:
                     if json.load(answer).get("aliveworkers", 0) >= self.workers:
                         return
             except OSError:
