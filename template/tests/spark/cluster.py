@@ -1,6 +1,7 @@
 """One standalone Spark cluster on loopback for the session (spark/standalone.py): a master and
-two workers. JVMs start slowly, so every Spark test of a run shares it; the commands under test
-connect to it as any client would, with --master spark://127.0.0.1:PORT."""
+two workers, and a client session on it that the commands under test find active and use, as
+a notebook's commands would. JVMs start slowly: the cluster, its executors and their Python
+workers start once for every Spark test of a run."""
 
 from __future__ import annotations
 
@@ -9,21 +10,28 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from pyspark.sql import SparkSession
 
 from {{ cookiecutter.package_name }}.spark.standalone import StandaloneCluster
 
 
 @pytest.fixture(scope="session")
 def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The master URL of a running two-worker cluster, stopped at the end of the session."""
+    """The master URL of a running two-worker cluster, with a session of this process on it;
+    both stopped at the end of the session."""
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         pytest.skip("no Java: Spark needs Java 17+ (Debian: openjdk-17-jre-headless)")
-    # The drivers the tests start bind to loopback too: nothing leaves this machine.
+    # The driver binds to loopback too: nothing leaves this machine.
     previous = os.environ.get("SPARK_LOCAL_IP")
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
     try:
         with StandaloneCluster(tmp_path_factory.mktemp("spark-cluster"), workers=2) as master:
-            yield master
+            spark = SparkSession.builder.master(master).appName("tests").getOrCreate()
+            spark.sparkContext.setLogLevel("ERROR")
+            try:
+                yield master
+            finally:
+                spark.stop()
     finally:
         if previous is None:
             os.environ.pop("SPARK_LOCAL_IP", None)

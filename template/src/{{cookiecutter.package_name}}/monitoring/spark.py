@@ -52,8 +52,7 @@ def monitor_on_spark(
         log = params.monitoring.log
         compact(log.directory, counts.reference.contract, log.retention_days)
         log_path = default_log(params)
-    spark = spark_session(master, "monitor")
-    try:
+    with spark_session(master, "monitor") as spark:
         spark.conf.set(NANOS_AS_LONG, "true")
         window = _within(read_table(spark, log_path), since, until)
         versions = {
@@ -66,8 +65,6 @@ def monitor_on_spark(
         # The counters only: the reference table stays on the driver.
         empty = (counts.features, counts.predictions)
         parts = served.mapInPandas(partial(_count, empty), "counts binary").collect()
-    finally:
-        spark.stop()
     for part in parts:
         # Made by this job's own executors from the counters shipped to them, never by a user.
         features, predictions = pickle.loads(part["counts"])  # noqa: S301

@@ -82,8 +82,7 @@ def predict_on_spark(
     the reason, into `rejects_path`; both appear whole or not at all. Returns their rows."""
     model = load_model_dir(model_dir)  # a missing or broken export fails here, in one line
     bundle = ModelBundle.read(Path(model_dir))
-    spark = spark_session(master, "predict")
-    try:
+    with spark_session(master, "predict") as spark:
         table = read_table(spark, input_path)
         missing_features(table.columns, model, input_path)
         schema = _scored_schema(table.schema, model)
@@ -97,8 +96,6 @@ def predict_on_spark(
         rows, rejected = write_whole(spark, outputs, input_path)
         both.unpersist()
         return rows, rejected
-    finally:
-        spark.stop()
 
 
 def _scored_schema(inputs: StructType, model: LoadedModel) -> StructType:

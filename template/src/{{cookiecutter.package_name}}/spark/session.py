@@ -13,6 +13,8 @@ import os
 import shutil
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,15 +30,32 @@ CONNECT_TIMEOUT_S = 5.0
 JAVA_HINT = "Spark 4 needs Java 17 or newer (Debian: apt-get install openjdk-17-jre-headless)"
 
 
-def spark_session(master: str | None, app: str) -> SparkSession:
-    """A session on the configured cluster, checked to be reachable before any job runs."""
+@contextmanager
+def spark_session(master: str | None, app: str) -> Iterator[SparkSession]:
+    """A session on the configured cluster, checked to be reachable before any job runs, and
+    stopped after. A session already active in this process (a notebook's, a test suite's) is
+    used as it is, and left running: it is its owner's to stop."""
     remote = os.environ.get("SPARK_REMOTE")
     if remote:
         check_reachable(remote)
-        return SparkSession.builder.remote(remote).appName(app).getOrCreate()
+        session = SparkSession.builder.remote(remote).appName(app).getOrCreate()
+        yield session
+        return
     check_java()
     if master:
         check_reachable(master)
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        yield active
+        return
+    spark = _start(master, app)
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def _start(master: str | None, app: str) -> SparkSession:
     # Executors start this interpreter unless the cluster names its own (see the docstring).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(app).config("spark.ui.showConsoleProgress", "false")
@@ -48,7 +67,7 @@ def spark_session(master: str | None, app: str) -> SparkSession:
         raise SparkError(f"Spark did not start: {exc}") from None
     spark.sparkContext.setLogLevel("ERROR")
     try:
-        check_reachable(spark.sparkContext.master or "")  # configured outside: spark-defaults.conf
+        check_reachable(spark.sparkContext.master or "")  # configured outside: spark-defaults
     except SparkError:
         spark.stop()
         raise

@@ -20,10 +20,17 @@ from ..data import DataError
 from . import SparkError
 
 
+def located(path: str) -> str:
+    """A path with no scheme is taken from this process's working directory (Spark's JVM may
+    have started in another one)."""
+    return path if "://" in path else str(Path(path).absolute())
+
+
 def read_table(spark: SparkSession, path: str) -> DataFrame:
     """A CSV (a name ending in .csv: a file or a folder of them) or Parquet file or folder,
     refused in one line when it is missing or unreadable. Its rows are read by the job."""
     reader = spark.read
+    path = located(path)
     try:
         if path.rstrip("/").endswith(".csv"):
             return reader.option("header", True).option("inferSchema", True).csv(path)
@@ -54,6 +61,7 @@ def write_whole(
     rows = []
     try:
         for frame, path in outputs:
+            path = located(path)
             partial = f"{path.rstrip('/')}.partial-{uuid4().hex[:12]}"
             staged.append((partial, path))
             frame.write.mode("errorifexists").parquet(partial)

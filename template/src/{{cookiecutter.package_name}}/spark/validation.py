@@ -26,12 +26,9 @@ def validate_on_spark(
     path: str, contract: Contract, params: ValidationParams, master: str | None
 ) -> ValidationReport:
     expectations = build_expectations(contract, params, SPARK_TYPES)
-    spark = spark_session(master, "validate")
-    try:
+    with spark_session(master, "validate") as spark:
         frame = read_table(spark, path)
         rows = frame.count()
         if not rows:
             raise no_rows(path)
         return run_suite("spark", frame, rows, frame.columns, expectations, contract, path)
-    finally:
-        spark.stop()
