@@ -66,6 +66,7 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
         "src/credit_risk/monitoring/spark.py",
         "src/credit_risk/delivery/slots.py",
         "tests/monitoring/test_spark.py",
+        "tests/deploy/test_spark_job.py",
         ".github/workflows/retrain.yml",
         "tests/delivery/test_slots.py",
         "src/credit_risk/monitoring",
@@ -97,6 +98,7 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     assert hook.unwanted(answers(scale_out="none")) == [
         "src/credit_risk/monitoring/spark.py",
         "tests/monitoring/test_spark.py",
+        "tests/deploy/test_spark_job.py",
         "src/credit_risk/spark",
         "deploy/k8s/spark",
         "bench/spark.py",

@@ -1,7 +1,7 @@
 """One standalone Spark cluster on loopback for the session (spark/standalone.py): a master and
-two workers, and a client session on it that the commands under test find active and use, as
-a notebook's commands would. JVMs start slowly: the cluster, its executors and their Python
-workers start once for every Spark test of a run."""
+two workers, and a client session on it (spark/session.py's) that the commands under test find
+active and use, as a notebook's commands would. JVMs start slowly: the cluster, its executors
+and their Python workers start once for every Spark test of a run."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from pyspark.sql import SparkSession
 
+from {{ cookiecutter.package_name }}.spark.session import spark_session
 from {{ cookiecutter.package_name }}.spark.standalone import StandaloneCluster
 
 
@@ -25,13 +25,9 @@ def spark_master(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     previous = os.environ.get("SPARK_LOCAL_IP")
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
     try:
-        with StandaloneCluster(tmp_path_factory.mktemp("spark-cluster"), workers=2) as master:
-            spark = SparkSession.builder.master(master).appName("tests").getOrCreate()
-            spark.sparkContext.setLogLevel("ERROR")
-            try:
-                yield master
-            finally:
-                spark.stop()
+        folder = tmp_path_factory.mktemp("spark-cluster")
+        with StandaloneCluster(folder, workers=2) as master, spark_session(master, "tests"):
+            yield master
     finally:
         if previous is None:
             os.environ.pop("SPARK_LOCAL_IP", None)
