@@ -103,38 +103,18 @@ def monitor(
 
     with expected_errors(LineageError, LogError, ModelLoadError, OSError{% if cookiecutter.scale_out == 'spark' %}, SparkError{% endif %}):
         params = load_params(params_file)
+        start, end = _moment(since, "--since"), _moment(until, "--until")
 {%- if cookiecutter.scale_out == 'spark' %}
         if engine is Engine.SPARK:
             from .spark import monitor_on_spark
 
             if last is not None or labels is not None:
                 raise SparkError("--last and --labels run on one machine: drop --engine spark")
-            report = monitor_on_spark(
-                params,
-                model_dir,
-                log,
-                since=_moment(since, "--since"),
-                until=_moment(until, "--until"),
-                master=master,
-            )
+            report = monitor_on_spark(params, model_dir, log, since=start, until=end, master=master)
         else:
-            report = run_monitor(
-                params,
-                model_dir,
-                since=_moment(since, "--since"),
-                until=_moment(until, "--until"),
-                last=last,
-                labels=labels,
-            )
+            report = run_monitor(params, model_dir, since=start, until=end, last=last, labels=labels)
 {%- else %}
-        report = run_monitor(
-            params,
-            model_dir,
-            since=_moment(since, "--since"),
-            until=_moment(until, "--until"),
-            last=last,
-            labels=labels,
-        )
+        report = run_monitor(params, model_dir, since=start, until=end, last=last, labels=labels)
 {%- endif %}
         paths = write_reports(report, out_dir)
     window = report["window"]
