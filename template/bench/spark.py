@@ -6,8 +6,10 @@ the exported champion four ways, each a fresh `predict` process, as a user runs 
 2. `predict --engine spark --master local[2]` (Spark in the driver's JVM, two task threads);
 3. and 4. `--master spark://127.0.0.1:...` on a standalone cluster on loopback with one and
    with two workers (one core and 2 GB each).
-Printed: wall time, rows a second, peak resident memory of the command and of each executor
-(its JVM plus its Python workers), and the ratio to the first row, then 2 workers over 1. On a
+Printed: wall time, rows a second, peak resident memory of the command (with the driver's
+JVM; in local mode its executor too) and of each cluster executor (its JVM plus its share of
+the Python workers), the ratio to the first row, then 2 workers over 1. Each Spark row pays
+its JVMs' start (seconds): small ROWS measure that, not the scoring. On a
 2-core machine two workers can at best halve the time of one (a ratio of 2), less what the
 driver, the JVMs and the Python workers take from the same cores.
 
@@ -23,9 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,86 +43,65 @@ POLL_S = 0.25
 
 @dataclass
 class Peaks:
-    """Peak resident memory (MB) per process, polled from /proc while a command runs."""
+    """Peak resident memory (MB), polled from /proc while a command runs: its whole process
+    tree (the CLI, the driver's JVM and, in local mode, the Python workers), and each
+    executor JVM and Python worker outside that tree (a cluster's)."""
 
-    by_pid: dict[int, float] = field(default_factory=dict)
-    names: dict[int, str] = field(default_factory=dict)
+    tree: float = 0.0
+    executors: dict[int, float] = field(default_factory=dict)
+    workers: dict[int, float] = field(default_factory=dict)
 
-    def poll(self, wanted: Callable[[str], str | None]) -> None:
+    def poll(self, root: int) -> None:
+        parents, rss, commands = {}, {}, {}
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):  # a process may end while it is read
+                    status = (entry / "status").read_text()
+                    commands[int(entry.name)] = (entry / "cmdline").read_bytes()
+                    fields = dict(line.split(":", 1) for line in status.splitlines())
+                    parents[int(entry.name)] = int(fields["PPid"])
+                    rss[int(entry.name)] = int(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+        tree = {root}
+        for pid in sorted(parents):  # children after their parents: pids grow
+            if parents[pid] in tree:
+                tree.add(pid)
+        self.tree = max(self.tree, sum(rss.get(pid, 0.0) for pid in tree))
+        for pid, command in commands.items():
+            if pid in tree:
                 continue
-            try:
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                role = wanted(command)
-                if role is None:
-                    continue
-                rss = _rss_mb(entry / "status")
-            except OSError:
-                continue
-            pid = int(entry.name)
-            self.names[pid] = role
-            self.by_pid[pid] = max(self.by_pid.get(pid, 0.0), rss)
+            if b"CoarseGrainedExecutorBackend" in command:
+                self.executors[pid] = max(self.executors.get(pid, 0.0), rss.get(pid, 0.0))
+            elif b"pyspark.daemon" in command or b"pyspark/daemon" in command:
+                self.workers[pid] = max(self.workers.get(pid, 0.0), rss.get(pid, 0.0))
 
-
-def _rss_mb(status: Path) -> float:
-    for line in status.read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _role(command: str) -> str | None:
-    if "CoarseGrainedExecutorBackend" in command:
-        return "executor"
-    if "pyspark.daemon" in command or "pyspark/daemon.py" in command:
-        return "python worker"
-    return None
+    def per_executor(self) -> float | None:
+        """An executor's JVM and its share of the Python workers it started."""
+        if not self.executors:
+            return None
+        return max(self.executors.values()) + sum(self.workers.values()) / len(self.executors)
 
 
 @dataclass
 class Row:
     name: str
     seconds: float
-    command_mb: float
-    executor_mb: float | None
+    peaks: Peaks
 
 
 def run(name: str, arguments: list[str], rows: int) -> Row:
-    """One `predict` process, timed, its memory and the executors' polled until it ends."""
+    """One `predict` process, timed, with its memory and the executors' polled until it ends."""
     peaks = Peaks()
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            peaks.poll(_role)
-            time.sleep(POLL_S)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
     started = time.perf_counter()
     # The project's own CLI, with arguments this script builds.
     process = subprocess.Popen([CLI, "predict", *arguments], stdout=subprocess.PIPE, text=True)  # noqa: S603
-    command_peak = 0.0
     while process.poll() is None:
-        with contextlib.suppress(OSError):  # it may end between poll() and the read
-            command_peak = max(command_peak, _rss_mb(Path(f"/proc/{process.pid}/status")))
+        peaks.poll(process.pid)
         time.sleep(POLL_S)
     seconds = time.perf_counter() - started
-    done.set()
-    watcher.join()
     if process.returncode != 0:
         raise SystemExit(f"{name}: predict failed ({process.returncode})")
-    executors = [mb for pid, mb in peaks.by_pid.items() if peaks.names[pid] == "executor"]
-    workers = sorted(mb for pid, mb in peaks.by_pid.items() if peaks.names[pid] != "executor")
-    # An executor's memory: its JVM and its share of the Python workers it started.
-    executor_mb = None
-    if executors:
-        executor_mb = max(executors) + sum(workers) / len(executors)
-    elif workers:  # local mode: the executor is the driver's JVM, counted in the command
-        executor_mb = sum(workers)
     print(f"  {name}: {seconds:.1f} s, {rows / seconds:,.0f} rows/s", flush=True)
-    return Row(name, seconds, command_mb=command_peak, executor_mb=executor_mb)
+    return Row(name, seconds, peaks)
 
 
 def write_input(path: Path, rows: int, model_dir: Path) -> None:
@@ -172,10 +151,11 @@ def report(rows: list[Row], count: int) -> None:
     print(f"\nbatch scoring, {count:,} rows, load {os.getloadavg()[0]:.1f} (2 cores)")
     print(f"{'how':<24} {'s':>8} {'rows/s':>12} {'peak MB':>9} {'MB/executor':>12} {'vs 1':>6}")
     for row in rows:
-        executor = f"{row.executor_mb:,.0f}" if row.executor_mb is not None else "-"
+        executor = row.peaks.per_executor()
+        shown = f"{executor:,.0f}" if executor is not None else "-"
         print(
             f"{row.name:<24} {row.seconds:>8.1f} {count / row.seconds:>12,.0f} "
-            f"{row.command_mb:>9,.0f} {executor:>12} {base / row.seconds:>5.2f}x"
+            f"{row.peaks.tree:>9,.0f} {shown:>12} {base / row.seconds:>5.2f}x"
         )
     one, two = rows[-2].seconds, rows[-1].seconds
     print(f"2 workers over 1: {one / two:.2f}x (the ceiling on 2 cores is 2x)")
