@@ -112,7 +112,9 @@ def monitor(
                 raise SparkError("--last and --labels run on one machine: drop --engine spark")
             report = monitor_on_spark(params, model_dir, log, since=start, until=end, master=master)
         else:
-            report = run_monitor(params, model_dir, since=start, until=end, last=last, labels=labels)
+            report = run_monitor(
+                params, model_dir, since=start, until=end, last=last, labels=labels
+            )
 {%- else %}
         report = run_monitor(params, model_dir, since=start, until=end, last=last, labels=labels)
 {%- endif %}
