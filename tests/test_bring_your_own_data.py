@@ -113,6 +113,8 @@ def test_public_tables_and_a_new_feature_reach_a_served_champion(
     sh([".venv/bin/dvc", "add", "--quiet", "data/raw/credit.csv"], clone)
     decision = _pipeline(clone)
     assert decision["promoted"], decision
+    # The regression champion cannot be compared with a classifier: the gate says so.
+    assert any("comparison skipped" in reason for reason in decision["reasons"]), decision
     record = {**demo.records[0], "team_score": 55.5}
     answer = _served_answers(clone, [{"team_score": 55.5, **demo.records[0]}, record])
     assert answer["predictions"][0] in (0, 1)
