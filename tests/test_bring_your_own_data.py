@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from projects import DEMO, Demo, call, locked, read_json, serving, sh
+from projects import DEMO, Demo, call, commit_outputs, locked, read_json, serving, sh
 
 SLUG = "credit-risk"
 WRITE_TABLES = """
@@ -86,6 +86,10 @@ def test_public_tables_and_a_new_feature_reach_a_served_champion(
     answer = _served_answers(clone, [{k: v for k, v in r.items() if k != "target"} for r in rows])
     hits = sum(p == r["target"] for p, r in zip(answer["predictions"], rows, strict=True))
     assert hits >= 18, answer
+    # The team commits the contract, the parameters and what the pipeline made, hooks on.
+    sh(["git", "add", "schema.yaml", "params.yaml"], clone)
+    committed = commit_outputs(clone, "Our own table")
+    assert committed.returncode == 0, committed.stdout + committed.stderr
 
     # A regression table of 442 rows: under the sample's min_rows, which the draft halves.
     said = _infer(clone, diabetes, "target")
