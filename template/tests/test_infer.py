@@ -33,6 +33,7 @@ def _table(rows: int = 400) -> pd.DataFrame:
             "contact": [f"user{i}@example.com" for i in range(rows)],
             "phone": [f"+44 20 7946 {i:04d}" for i in range(rows)],
             "note": [f"called on day {i}" for i in range(rows)],
+            "opened": [f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(rows)],
             "churned": rng.choice(["no", "yes"], size=rows),
         }
     )
@@ -61,6 +62,7 @@ def test_each_column_gets_its_type_range_and_role() -> None:
     assert others["contact"].pii
     assert others["phone"].pii
     assert (others["note"].type, others["note"].pii) == ("text", False)
+    assert (others["opened"].type, others["opened"].pii) == ("text", False)  # dates, no phone
     low, high = draft.validation["mean_bounds"]["monthly_spend"]
     assert low < 105 < high
     assert draft.validation["min_rows"] == 200  # 400 rows, under the 500 asked: half of them
@@ -81,7 +83,8 @@ def test_the_draft_validates_the_table_it_was_read_from(params: Any) -> None:
         ("y", [-1.5, 1.25, 3.0, 2.5] * 10, None, {"kind": "regression"}),
         ("y", [1, 2, 3, 1] * 10, None, {"kind": "multiclass", "classes": [1, 2, 3]}),
         ("y", [1, 2, 3, 1] * 10, "regression", {"kind": "regression", "min": 0}),
-        ("y", [True, False] * 20, None, {"kind": "binary", "classes": ["false", "true"]}),
+        ("y", [True, False] * 20, None, {"kind": "binary", "classes": [0, 1]}),
+        ("y", ["b", "a", "c"] * 10, None, {"kind": "multiclass", "classes": ["a", "b", "c"]}),
     ],
 )
 def test_the_task_kind_follows_the_target(
@@ -107,6 +110,12 @@ def test_the_task_kind_follows_the_target(
         (pd.DataFrame({"_x": [1.0, 2.0], "y": [0, 1]}), {}, "'_x': a name may not start"),
         (pd.DataFrame({"columns": [1.0, 2.0], "y": [0, 1]}), {}, "'columns' is reserved"),
         (pd.DataFrame({"x": [1.0, 2.0], "y": [0, 1]}), {"id_column": "key"}, "no id column"),
+        (pd.DataFrame({"x": [None, None], "y": [0, 1]}), {}, "column 'x' is empty in every row"),
+        (
+            pd.DataFrame({"x": pd.to_datetime(["2024-01-01", "2024-02-01"]), "y": [0, 1]}),
+            {},
+            "column 'x' holds dates",
+        ),
     ],
 )
 def test_tables_a_contract_cannot_come_from_are_refused(
@@ -163,7 +172,7 @@ def test_import_data_puts_a_table_at_the_raw_path(make_project: Callable[..., Pa
     _table(50).to_csv(project / "mine.csv", index=False)
     result = CliRunner().invoke(app, ["import-data", "mine.csv"])
     assert result.exit_code == 0, result.output
-    assert pd.read_parquet(project / "data/raw/table.parquet").shape == (50, 9)
+    assert pd.read_parquet(project / "data/raw/table.parquet").shape == (50, 10)
     missing = CliRunner().invoke(app, ["import-data", "absent.csv"])
     assert missing.exit_code == 1
     assert "absent.csv: data file not found" in missing.output

@@ -36,6 +36,7 @@ EMAIL = r"^[^@ ]+@[^@ ]+\.[A-Za-z]{2,}$"
 # Digits with the separators people write; 7-15 digits (E.164 allows 15).
 PHONE = r"^\+?[0-9 ()./-]{7,24}$"
 _PII_NAMES = re.compile(r"(^|_)(e?mail|phone|mobile|name|surname|address|ssn|passport|iban)($|_)")
+_PHONE_NAMES = re.compile(r"phone|mobile|tel|fax|contact")
 _ID_NAMES = re.compile(r"(^|[_ ])id$|^id[_ ]|_key$|^uuid$", re.IGNORECASE)
 
 
@@ -180,15 +181,16 @@ def _target(values: pd.Series, task: TaskKind | None) -> tuple[dict[str, Any], s
         raise InferError(f"target {name!r} has {distinct} values: a binary target has exactly 2")
     if task is TaskKind.MULTICLASS and distinct < 3:
         raise InferError(f"target {name!r} has {distinct} values: a multiclass one needs 3 or more")
-    classes = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
-    entry["classes"] = [int(c) if whole else _label(c) for c in classes]
+    if pd.api.types.is_bool_dtype(values):
+        # Validation compares values with the classes, and false == 0, true == 1.
+        entry["classes"] = [0, 1]
+        why += " (true/false: 0 and 1)"
+    else:
+        classes = sorted(values.unique().tolist(), key=lambda v: (str(type(v)), v))
+        entry["classes"] = [int(c) if whole else str(c) for c in classes]
     if task is TaskKind.BINARY:
         why += f"; {entry['classes'][-1]} (the last) is the positive class"
     return entry, why
-
-
-def _label(value: Any) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _column(values: pd.Series) -> tuple[dict[str, Any], str]:
@@ -197,6 +199,13 @@ def _column(values: pd.Series) -> tuple[dict[str, Any], str]:
     missing = len(values) - len(present)
     entry: dict[str, Any] = {"name": name}
     reasons = []
+    if present.empty:
+        raise InferError(f"column {name!r} is empty in every row: drop it from the table")
+    if pd.api.types.is_datetime64_any_dtype(values) or isinstance(values.dtype, pd.PeriodDtype):
+        raise InferError(
+            f"column {name!r} holds dates, which the contract has no type for: drop it, or "
+            "turn it into numbers first (days since an event, a weekday)"
+        )
     if pd.api.types.is_bool_dtype(present) or _is_bool_text(present):
         entry["type"] = ColumnType.BOOLEAN.value
         reasons.append("true/false values")
@@ -215,7 +224,10 @@ def _column(values: pd.Series) -> tuple[dict[str, Any], str]:
         text = present.astype(str)
         distinct = text.nunique()
         pii = _personal(name, text)
-        if pii is not None:
+        if _dates(text):
+            entry["type"] = ColumnType.TEXT.value
+            reasons.append("dates: kept out of the model (make numbers of them to use them)")
+        elif pii is not None:
             entry["type"] = ColumnType.TEXT.value
             pattern, why = pii
             if pattern is not None:
@@ -237,6 +249,12 @@ def _column(values: pd.Series) -> tuple[dict[str, Any], str]:
     return entry, "; ".join(reasons)
 
 
+def _dates(text: pd.Series) -> bool:
+    """Whether the strings are ISO dates or times ("2024-01-31", "2024-01-31T09:00:00")."""
+    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    return bool(len(text)) and float(parsed.notna().mean()) >= PII_SHARE
+
+
 def _is_bool_text(values: pd.Series) -> bool:
     return pd.api.types.is_object_dtype(values) and bool(
         len(values) and values.map(lambda v: isinstance(v, bool)).all()
@@ -249,6 +267,11 @@ def _personal(name: str, text: pd.Series) -> tuple[str | None, str] | None:
         for pattern, what in ((EMAIL, "e-mail addresses"), (PHONE, "phone numbers")):
             share = float(text.str.fullmatch(pattern[1:-1]).mean())
             if what == "phone numbers":
+                # Written as people write them (+44 ..., (020) ...), or named so: a column of
+                # bare digits and dashes is as likely a date, a code or an account number.
+                written = float(text.str.match(r"[+(]").mean())
+                named = _PHONE_NAMES.search(name.lower()) is not None
+                share = share if named or written >= PII_SHARE else 0.0
                 share = min(share, float((text.str.count(r"[0-9]") >= 7).mean()))
             if share >= PII_SHARE:
                 return pattern, f"{share:.0%} of values look like {what}: personal data"
