@@ -191,7 +191,7 @@ def build_consumer(stream: StreamSettings, service: PredictService) -> Consumer:
         request_id = message.correlation_id
         body: bytes = message.body
         try:
-            status, content = service.handle(body, request_id)
+            status, content = await service.handle(body, request_id)
         except Exception:
             # A model failure on one message must not stop the rest: it is kept, not retried.
             logger.exception("scoring failed", extra={"request_id": request_id})

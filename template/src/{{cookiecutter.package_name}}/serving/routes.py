@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from ..config import LogFailure
 from .canary import CanarySplit, Served
 from .contract_models import PredictionResponse
 from .explain import ExplanationResponse, explain
@@ -212,9 +213,16 @@ async def health() -> Response:
 
 @ops.get("/ready", responses={200: {"model": Readiness}, 503: {"model": Message}})
 async def ready(state: Annotated[Serving, Depends(serving)]) -> Response:
-    """Readiness: a model is loaded and the service is not shutting down."""
+    """Readiness: a model is loaded and the service is not shutting down; with
+    `prediction_log_on_failure: refuse`, its prediction log can be written too."""
     if state.draining:
         return JSONBytes(b'{"detail":"not ready"}', 503)
+    log = state.predictor.prediction_log
+    if state.settings.prediction_log_on_failure is LogFailure.REFUSE and not (
+        log is None or log.writable()
+    ):
+        detail = f"not ready: the prediction log cannot be written ({log.failure})"
+        return JSONBytes(orjson.dumps({"detail": detail}), 503)
     return JSONBytes(orjson.dumps({"status": "ready", "model_version": state.slot.current.version}))
 
 
@@ -265,7 +273,7 @@ async def predict(request: Request) -> Response:
     # No dependencies on the hot path: solving each costs more than validating the record.
     body = await limited_body(request)
     predictor = _state(request).predictor
-    status, content = predictor.score(body, request.state.request_id, _served(request))
+    status, content = await predictor.score(body, request.state.request_id, _served(request))
     return JSONBytes(content, status)
 
 
