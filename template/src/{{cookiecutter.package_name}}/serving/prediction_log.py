@@ -355,7 +355,9 @@ class _BatchingListener(QueueListener):
     # What stop() queues and the stdlib's loop ends on, declared here since dequeue returns it.
     _sentinel = None
 
-    def __init__(self, records: queue.SimpleQueue[Any], write: Callable[[list[_Entry]], Any]) -> None:
+    def __init__(
+        self, records: queue.SimpleQueue[Any], write: Callable[[list[_Entry]], Any]
+    ) -> None:
         super().__init__(records)
         self._records = records
         self._write = write
@@ -391,7 +393,7 @@ class PredictionLog:
     ) -> None:
         """`pii` masks personal data (in the writer thread when `queued`)."""
         self.path = Path(directory) / LOG_FILE_NAME
-        self.durability = durability
+        self.durability = LogDurability(durability)
         self._refuse = on_failure is LogFailure.REFUSE
         self._pii = pii
         # A SimpleQueue has no lock for the request path and the writer to fight over; the
