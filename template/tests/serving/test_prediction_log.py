@@ -17,11 +17,13 @@ from {{ cookiecutter.package_name }}.serving.prediction_log import (
     LOG_FILE_NAME,
     QUEUE_FULL,
     SEGMENT_GLOB,
+    WRITE_ERROR,
     PredictionLog,
     segment_time,
 )
 
 from .conftest import RunningServer, wait_for_log_record
+from .faults import finish, starve
 from .test_app import RECORD
 
 
@@ -143,3 +145,28 @@ def test_dropped_records_are_counted_in_metrics(
     exposition = client.get("/metrics").text
     for reason in DROP_REASONS:  # at 0 from the start: the first loss is an increase
         assert 'prediction_log_dropped_total{reason="' + reason + '"} 0.0' in exposition
+
+
+def test_a_write_failure_is_counted_exactly_and_leaves_no_torn_line(tmp_path: Path) -> None:
+    """At every level, through a file size limit (EFBIG) and back: the records not written
+    are the ones counted, every line is whole, the order is kept, writing resumes by itself,
+    and the failure and the recovery are each said once."""
+    parts = [
+        [{"request_id": f"{part}-{i}", "inputs": {"age": [i] * 20}} for i in range(count)]
+        for part, count in enumerate((10, 20, 10))
+    ]
+    levels = [level.value for level in LogDurability]
+    writers = {level: starve(tmp_path / level, level, parts) for level in levels}
+    for level, writer in writers.items():
+        starved = finish(writer, tmp_path / level)
+        lines = starved.lines()
+        assert all(line.endswith(b"\n") for line in lines), level  # no torn line
+        logged = [json.loads(line)["request_id"] for line in lines]
+        missing = [rid for rid in starved.answered if rid not in logged]
+        assert missing, f"{level}: the limit stopped no write"
+        assert all(rid.startswith("1-") for rid in missing), level  # only under the limit
+        assert logged == [rid for rid in starved.answered if rid not in missing], level
+        assert sum(records for _, records in starved.lost) == len(missing), level
+        assert {reason for reason, _ in starved.lost} == {WRITE_ERROR}, level
+        assert starved.messages.count("prediction log cannot be written") == 1, level
+        assert starved.messages.count("prediction log writable again") == 1, level
