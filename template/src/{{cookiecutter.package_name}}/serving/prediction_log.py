@@ -140,6 +140,7 @@ class _SegmentWriter:
         self._checked = time.monotonic()
         self.failure: OSError | None = None  # why the last write failed; None: it worked
         self._lost = 0  # records lost since that failure
+        self._failed_size = 1  # the size of the write that failed
         self._fd = self._open()
         # A crash can leave half a line at the end: the next record starts on its own line.
         # (Checked at start only: later, the last line may just be another worker's write in
@@ -156,6 +157,7 @@ class _SegmentWriter:
                 self._append(b"\n" + data if self._torn else data)
             except OSError as exc:
                 self._failed(exc, records)
+                self._failed_size = len(data) + 1
                 return False
             self._torn = False
             if self.failure is not None:
@@ -163,16 +165,17 @@ class _SegmentWriter:
             return True
 
     def probe(self) -> bool:
-        """Whether a byte can be appended now (the byte is taken back): how a service that
-        refuses while the log fails sees that it can answer again without a request."""
+        """Whether as many bytes as the write that failed can be appended now (they are
+        taken back): how a service that refuses while the log fails sees, without a
+        request, that it can answer again."""
         with self._lock:
             if self.failure is None:
                 return True
             try:
-                self._append(b"\n")
+                self._append(b"\n" * self._failed_size)
             except OSError:
                 return False
-            self._cut(1)
+            self._cut(self._failed_size)
             self._recovered()
             return True
 
