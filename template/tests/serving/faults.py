@@ -71,9 +71,7 @@ def starve(directory: Path, level: str, parts: list[list[dict[str, Any]]]) -> su
     records = directory.with_name(directory.name + "-records.json")
     records.write_bytes(orjson.dumps(parts, option=orjson.OPT_SERIALIZE_NUMPY))
     command = [sys.executable, "-c", _WRITER, str(directory), level, str(records)]
-    return subprocess.Popen(  # noqa: S603 - our interpreter, our script
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish(writer: subprocess.Popen[str], directory: Path) -> Starved:
