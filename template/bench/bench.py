@@ -292,17 +292,11 @@ def _log_cost(
     """This API with the log on and off, at concurrency 8, for each request size."""
     costs = []
     for rows in LOG_COST_ROWS:
-        if rows == 1:
-            body = targets[OURS].single
-        else:
-            body = json.dumps({"columns": _batch_columns(model, rows)}).encode()
+        body = _body(model, targets, rows)
         runs: dict[str, list[tuple[Cell, float]]] = {OURS: [], NO_LOG: []}
         for order in ((OURS, NO_LOG), (NO_LOG, OURS)):  # swapped: drifting load hits both
             for name in order:
-                before = servers[name].cpu_seconds()
-                cell = _drive(load, targets[name].url, body, 8, seconds)
-                used = servers[name].cpu_seconds() - before
-                runs[name].append((cell, 1000 * used / max(cell.requests_per_s * seconds, 1)))
+                runs[name].append(_cpu_cell(servers[name], targets[name], body, load, seconds))
         on, off = (_mean(runs[name]) for name in (OURS, NO_LOG))
         costs.append(LogCost(rows, on[0], off[0], on[1], off[1]))
     return costs
@@ -321,18 +315,11 @@ def _durability_cost(
     order = sorted(names, key=lambda name: names[name])
     results = {}
     for rows in DURABILITY_ROWS:
-        body = (
-            targets[OURS].single
-            if rows == 1
-            else json.dumps({"columns": _batch_columns(model, rows)}).encode()
-        )
+        body = _body(model, targets, rows)
         runs: dict[str, list[tuple[Cell, float]]] = {name: [] for name in names}
         for sequence in (order, order[::-1]):  # reversed: drifting load hits every level
             for name in sequence:
-                before = servers[name].cpu_seconds()
-                cell = _drive(load, targets[name].url, body, 8, seconds)
-                used = servers[name].cpu_seconds() - before
-                runs[name].append((cell, 1000 * used / max(cell.requests_per_s * seconds, 1)))
+                runs[name].append(_cpu_cell(servers[name], targets[name], body, load, seconds))
         for name, level in names.items():
             results[rows, level] = _mean(runs[name])
     return results
@@ -365,6 +352,23 @@ def _report_durability(results: dict[tuple[int, str], tuple[Cell, float]]) -> No
             f"  process costs <= {100 * DURABILITY_MAX:.0f}% of queued's throughput, "
             f"{rows:,} row(s): {100 * cost:+.0f}%  {_ok(cost <= DURABILITY_MAX)}"
         )
+
+
+def _body(model: LoadedModel, targets: dict[str, Target], rows: int) -> bytes:
+    """This API's body of `rows` rows: the single record, or columns."""
+    if rows == 1:
+        return targets[OURS].single
+    return json.dumps({"columns": _batch_columns(model, rows)}).encode()
+
+
+def _cpu_cell(
+    server: Server, target: Target, body: bytes, load: str, seconds: int
+) -> tuple[Cell, float]:
+    """A cell at concurrency 8, and the server's CPU milliseconds a request during it."""
+    before = server.cpu_seconds()
+    cell = _drive(load, target.url, body, 8, seconds)
+    used = server.cpu_seconds() - before
+    return cell, 1000 * used / max(cell.requests_per_s * seconds, 1)
 
 
 def _mean(runs: list[tuple[Cell, float]]) -> tuple[Cell, float]:
