@@ -452,9 +452,11 @@ class PredictionLog:
         """Why the log's last write failed; None while it writes."""
         return None if self._writer is None else self._writer.failure
 
-    def writable(self) -> bool:
-        """Whether a line can be written now (tried when the last write failed): /ready."""
-        return self._writer is None or self._writer.probe()
+    def ready(self) -> bool:
+        """/ready, as far as the log goes: always when the service answers through a
+        failure; when it refuses, whether a line can be written now (tried again when the
+        last write failed)."""
+        return not self._refuse or self._writer is None or self._writer.probe()
 
     def _write(self, entries: list[_Entry]) -> bool:
         if self._writer is None:

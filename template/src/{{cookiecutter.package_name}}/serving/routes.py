@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from ..config import LogFailure
 from .canary import CanarySplit, Served
 from .contract_models import PredictionResponse
 from .explain import ExplanationResponse, explain
@@ -218,9 +217,7 @@ async def ready(state: Annotated[Serving, Depends(serving)]) -> Response:
     if state.draining:
         return JSONBytes(b'{"detail":"not ready"}', 503)
     log = state.predictor.prediction_log
-    if state.settings.prediction_log_on_failure is LogFailure.REFUSE and not (
-        log is None or log.writable()
-    ):
+    if log is not None and not log.ready():
         detail = f"not ready: the prediction log cannot be written ({log.failure})"
         return JSONBytes(orjson.dumps({"detail": detail}), 503)
     return JSONBytes(orjson.dumps({"status": "ready", "model_version": state.slot.current.version}))
@@ -265,7 +262,11 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @model.post(
     "/predict",
-    responses={200: {"model": PredictionResponse}, **BODY_ERRORS},
+    responses={
+        200: {"model": PredictionResponse},
+        **BODY_ERRORS,
+        503: {"model": Message, "description": "Its log line cannot be written (refuse mode)"},
+    },
     openapi_extra=PREDICT_BODY,
 )
 async def predict(request: Request) -> Response:
