@@ -332,25 +332,26 @@ def _report_durability(results: dict[tuple[int, str], tuple[Cell, float]]) -> No
     )
     print(
         "| rows a request | level | req/s | p50 ms | p99 ms | CPU ms a request "
-        "| req/s vs queued | vs log off |"
+        "| req/s vs queued | CPU vs queued |"
     )
     print("|---|---|---|---|---|---|---|---|")
     for (rows, level), (cell, cpu) in results.items():
-        queued = results[rows, LogDurability.QUEUED.value][0].requests_per_s
-        off = results[rows, "log off"][0].requests_per_s
+        queued, queued_cpu = results[rows, LogDurability.QUEUED.value]
         print(
             f"| {rows:,} | {level} | {cell.requests_per_s:,.0f} | {cell.p50_ms:.2f} "
             f"| {cell.p99_ms:.2f} | {cpu:.3f} "
-            f"| {100 * (cell.requests_per_s / max(queued, 1e-9) - 1):+.0f}% "
-            f"| {100 * (cell.requests_per_s / max(off, 1e-9) - 1):+.0f}% |"
+            f"| {100 * (cell.requests_per_s / max(queued.requests_per_s, 1e-9) - 1):+.0f}% "
+            f"| {100 * (cpu / max(queued_cpu, 1e-9) - 1):+.0f}% |"
         )
+    # As for the log's cost: CPU a request bounds a saturated server's throughput, and it is
+    # far steadier than req/s on a shared machine. (`machine` waits for the disk, not the CPU:
+    # its req/s is the figure that says what it costs.)
     for rows in DURABILITY_ROWS:
-        queued = results[rows, LogDurability.QUEUED.value][0].requests_per_s
-        process = results[rows, LogDurability.PROCESS.value][0].requests_per_s
-        cost = 1 - process / max(queued, 1e-9)
+        queued_cpu = results[rows, LogDurability.QUEUED.value][1]
+        cost = results[rows, LogDurability.PROCESS.value][1] / max(queued_cpu, 1e-9) - 1
         print(
-            f"  process costs <= {100 * DURABILITY_MAX:.0f}% of queued's throughput, "
-            f"{rows:,} row(s): {100 * cost:+.0f}%  {_ok(cost <= DURABILITY_MAX)}"
+            f"  process costs <= {100 * DURABILITY_MAX:.0f}% of queued's throughput (CPU a "
+            f"request), {rows:,} row(s): {100 * cost:+.0f}%  {_ok(cost <= DURABILITY_MAX)}"
         )
 
 
