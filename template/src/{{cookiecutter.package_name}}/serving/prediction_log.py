@@ -444,7 +444,8 @@ class PredictionLog:
             return None
         return (
             "not answered: the prediction log cannot be written and this service answers "
-            f"nothing off the record (prediction_log_on_failure: refuse): {self.failure}"
+            "nothing off the record (prediction_log_on_failure: refuse): "
+            f"{self.failure or 'its fsync failed'}"
         )
 
     @property
