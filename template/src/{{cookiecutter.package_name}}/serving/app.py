@@ -169,7 +169,9 @@ def _prediction_log(
         max_bytes=settings.prediction_log_max_bytes,
         backups=settings.prediction_log_backups,
         queue_size=settings.prediction_log_queue_size,
-        on_drop=metrics.prediction_log_dropped.inc,
+        durability=settings.prediction_log_durability,
+        on_failure=settings.prediction_log_on_failure,
+        on_drop=metrics.prediction_log_lost,
         pii=pii_mask(model.contract, settings),
     )
 

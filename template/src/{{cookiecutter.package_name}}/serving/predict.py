@@ -4,8 +4,11 @@ One pydantic-core pass validates the raw body against the contract-generated req
 (the fields, ranges and category sets the OpenAPI page shows; 422 naming the field
 otherwise). `Contract.encode` turns the rows into one float matrix, the model scores it, and
 the answer is orjson bytes: no pandas, no per-request DataFrame, no response-model pass.
-The prediction log and the shadow model get a queued record; the request does not wait.
-The canary split (canary.py) chooses the model; its role labels the metrics and the log line.
+The record goes to the prediction log at its durability (prediction_log.py): queued, or
+written (and fsynced) before the answer leaves; with `prediction_log_on_failure: refuse`, a
+record that cannot be written turns the answer into a 503 naming why, for every caller of
+`score`. The canary split (canary.py) chooses the model; its role labels the metrics and the
+log line.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import orjson
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from ..config import LogDurability
 from ..drift_bins import scores
 from .canary import CanarySplit, Served
 from .contract_models import RequestTypes
@@ -64,14 +68,14 @@ class PredictService:
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._histograms: dict[tuple[str, str], Any] = {}
 
-    def handle(
+    async def handle(
         self, body: bytes, request_id: str, caller_id: str | None = None
     ) -> tuple[int, bytes]:
         """Status and JSON body for one /predict request (already authorised); the canary
         split chooses the model, sticky per `caller_id` when given."""
-        return self.score(body, request_id, self.split.choose(caller_id))
+        return await self.score(body, request_id, self.split.choose(caller_id))
 
-    def score(self, body: bytes, request_id: str, served: Served) -> tuple[int, bytes]:
+    async def score(self, body: bytes, request_id: str, served: Served) -> tuple[int, bytes]:
         """`handle` with the model already chosen (the route labels its metrics with it)."""
         started = time.perf_counter()
         try:
@@ -116,9 +120,24 @@ class PredictService:
                 },
                 "shadow": None,
             }
-            if self.shadow is None or not self.shadow.submit(matrix, record):
-                self.prediction_log.append(record)
+            refused = await self._record(self.prediction_log, matrix, record)
+            if refused is not None:
+                return 503, orjson.dumps({"detail": refused, "request_id": request_id})
         return 200, content
+
+    async def _record(
+        self, log: PredictionLog, matrix: np.ndarray, record: dict[str, Any]
+    ) -> str | None:
+        """Hand the record to the log; None, or why the answer may not leave (log.record).
+        When the line must be written before the answer, the shadow scores here, not in
+        its thread, so that the line is whole when it is written."""
+        if self.shadow is not None:
+            if log.durability is LogDurability.QUEUED:
+                if self.shadow.submit(matrix, record):
+                    return None
+            else:
+                record["shadow"] = self.shadow.score(matrix, record["request_id"])
+        return await log.record(record)
 
     def _observe(
         self,
