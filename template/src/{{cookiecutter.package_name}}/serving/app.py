@@ -23,7 +23,7 @@ from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
-from . import routes
+from . import routes, v2_routes
 from .auth import KeyRole, guard, load_key_ring
 from .canary import CanarySplit
 from .contract_models import RequestTypes, build_request_types
@@ -37,6 +37,7 @@ from .predict import PredictService
 from .prediction_log import PredictionLog
 from .runtime import ModelSlot, ShadowScorer, load_primary
 from .settings import ServingSettings, load_settings
+from .v2 import V2Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -107,11 +108,14 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.serving = state
+    app.state.v2 = V2Protocol(model.contract, predictor.types)
     app.add_middleware(ObservingMiddleware, metrics=metrics, default_labels=split.labels)
     keys = load_key_ring(settings)
     app.include_router(routes.ops)
+    app.include_router(v2_routes.health)
     app.include_router(routes.scrape, **guard(KeyRole.METRICS, keys))
     app.include_router(routes.model, **guard(KeyRole.PREDICT, keys))
+    app.include_router(v2_routes.models, **guard(KeyRole.PREDICT, keys))
     # Without an admin key the admin routes do not exist (404): nothing to guess a key for.
     if keys.guards(KeyRole.ADMIN):
         app.include_router(routes.admin, **guard(KeyRole.ADMIN, keys))
@@ -128,8 +132,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         return routes.JSONBytes(orjson.dumps({"detail": errors}), 422)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> Response:
-        body = orjson.dumps({"detail": exc.detail})
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        # The Open Inference Protocol's routes answer its error object.
+        key = "error" if request.url.path.startswith("/v2") else "detail"
+        body = orjson.dumps({key: exc.detail})
         return routes.JSONBytes(body, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -146,6 +152,7 @@ def _publish_request_schema(app: FastAPI, types: RequestTypes) -> None:
     schema = types.adapter.json_schema(ref_template="#/components/schemas/{model}")
     definitions = schema.pop("$defs", {})
     definitions["PredictRequest"] = schema
+    definitions["InferenceRequest"] = app.state.v2.request_schema()
     build_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -154,9 +161,21 @@ def _publish_request_schema(app: FastAPI, types: RequestTypes) -> None:
         for path in ("/predict", "/explain"):
             body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]
             body["examples"] = types.examples()
+        _served_names(document, app.state.serving.split)
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _served_names(document: dict[str, Any], split: CanarySplit) -> None:
+    """The V2 routes' {name} and {version}: the names and versions served now."""
+    served = {"name": [split.stable.current.name], "version": split.versions()}
+    for path, operations in document["paths"].items():
+        if path.startswith("/v2/models/"):
+            for operation in operations.values():
+                for parameter in operation.get("parameters", []):
+                    if parameter["in"] == "path":
+                        parameter["schema"]["enum"] = served[parameter["name"]]
 
 
 def _prediction_log(
