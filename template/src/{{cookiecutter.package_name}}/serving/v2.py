@@ -81,6 +81,8 @@ class RequestOutput(_Strict):
 
 class InferenceRequest(_Strict):
     id: StrictStr | None = None
+    # KServe's client repeats the model's name in the body; the path chooses the model.
+    model_name: StrictStr | None = None
     parameters: Parameters | None = None
     inputs: list[RequestInput] = Field(min_length=1)
     outputs: list[RequestOutput] | None = None
@@ -250,6 +252,7 @@ class V2Protocol:
             "required": ["inputs"],
             "properties": {
                 "id": {"type": "string"},
+                "model_name": {"type": "string"},
                 "parameters": parameters,
                 "inputs": {
                     "type": "array",
