@@ -4,12 +4,14 @@ the /predict path (log line, metrics, canary, keys, 413)."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import numpy as np
 import pytest
 import tritonclient.http as triton
+from prometheus_client.parser import text_string_to_metric_families
 from support import TARGETS
 
 from {{ cookiecutter.package_name }}.data import make_sample
@@ -129,7 +131,7 @@ def _v2_input(name: str, values: list[Any], datatype: str | None = None) -> dict
     return {"name": name, "shape": [len(values)], "datatype": declared, "data": values}
 
 
-def _request(changes: dict[str, Any] | None = None, drop: str | None = None) -> dict[str, Any]:
+def v2_request(changes: dict[str, Any] | None = None, drop: str | None = None) -> dict[str, Any]:
     record = {**RECORD, **(changes or {})}
     inputs = [
         _v2_input(c.name, [record[c.name]]) for c in CONTRACT_MODEL.features if c.name != drop
@@ -138,7 +140,7 @@ def _request(changes: dict[str, Any] | None = None, drop: str | None = None) -> 
 
 
 def test_a_subset_of_the_outputs(client: httpx.Client) -> None:
-    answer = client.post(INFER, json={**_request(), "outputs": [{"name": "predictions"}]})
+    answer = client.post(INFER, json={**v2_request(), "outputs": [{"name": "predictions"}]})
     assert answer.status_code == 200
     assert [output["name"] for output in answer.json()["outputs"]] == ["predictions"]
     expected = client.post("/predict", json=RECORD).json()
@@ -158,39 +160,39 @@ def test_errors_name_the_input_and_the_rule(client: httpx.Client) -> None:
     required = next(c for c in CONTRACT_MODEL.features if not c.nullable)
     ranged = next(c for c in CONTRACT_MODEL.features if c.max is not None)
     too_big = ranged.max + 1 if ranged.max is not None else 0
-    assert f"'{required.name}' missing" in _refused(client, _request(drop=required.name))
-    message = _refused(client, _request({ranged.name: too_big}))
+    assert f"'{required.name}' missing" in _refused(client, v2_request(drop=required.name))
+    message = _refused(client, v2_request({ranged.name: too_big}))
     assert f"input '{ranged.name}' row 0: Input should be less than or equal to" in message
-    body = _request()
+    body = v2_request()
     body["inputs"].append(_v2_input(required.name, [RECORD[required.name]]))
     body["inputs"][-1]["name"] = "shoe_size"
     assert "input 'shoe_size': the model has no such input" in _refused(client, body)
-    body = _request()
+    body = v2_request()
     body["inputs"][0]["shape"] = [2]
     assert f"input '{body['inputs'][0]['name']}': shape [2] holds 2 values, not 1" in _refused(
         client, body
     )
-    body = _request()
+    body = v2_request()
     body["inputs"][0]["shape"] = [1, 2]
     assert "a column is [n] or [n, 1]" in _refused(client, body)
-    body = _request()
+    body = v2_request()
     tensor = next(t for t in body["inputs"] if t["name"] == numeric.name)
     tensor["datatype"] = "BYTES"
     assert f"input '{numeric.name}': datatype BYTES, the contract's column is FP64" in _refused(
         client, body
     )
     assert "output 'shap': the model has no such output" in _refused(
-        client, {**_request(), "outputs": [{"name": "shap"}]}
+        client, {**v2_request(), "outputs": [{"name": "shap"}]}
     )
     assert "inputs: Field required" in _refused(client, {"input": []})
 
 
 def test_a_wrong_name_or_version_is_404(client: httpx.Client) -> None:
     assert "model 'other' is not served here" in _refused(
-        client, _request(), 404, "/v2/models/other/infer"
+        client, v2_request(), 404, "/v2/models/other/infer"
     )
     path = f"/v2/models/{NAME}/versions/9/infer"
-    assert "has no version '9' served (1)" in _refused(client, _request(), 404, path)
+    assert "has no version '9' served (1)" in _refused(client, v2_request(), 404, path)
     assert client.get(f"/v2/models/{NAME}/versions/9").status_code == 404
     assert client.get(f"/v2/models/{NAME}/versions/1/ready").json() == {"name": NAME, "ready": True}
     assert client.get("/v2/models/other/ready").json() == {
@@ -207,13 +209,13 @@ def test_the_body_limit_and_the_keys_hold(
     assert "larger than" in _refused(client, oversized, 413)
     with keyed_server.client() as keyed:
         assert keyed.get("/v2/health/ready").json() == {"ready": True}
-        assert keyed.post(INFER, json=_request()).json() == {"error": "missing or wrong API key"}
-        answer = keyed.post(INFER, json=_request(), headers={"X-API-Key": API_KEY})
+        assert keyed.post(INFER, json=v2_request()).json() == {"error": "missing or wrong API key"}
+        answer = keyed.post(INFER, json=v2_request(), headers={"X-API-Key": API_KEY})
         assert answer.status_code == 200
 
 
 def test_the_predict_path_logs_and_counts_it(server: RunningServer, client: httpx.Client) -> None:
-    answer = client.post(INFER, json=_request(), headers={"X-Request-Id": "v2-logged"})
+    answer = client.post(INFER, json=v2_request(), headers={"X-Request-Id": "v2-logged"})
     assert answer.status_code == 200
     assert answer.json()["id"] == "v2-logged"
     record = wait_for_log_record(server.workdir / "predictions" / LOG_FILE_NAME, "v2-logged")
@@ -224,10 +226,32 @@ def test_the_predict_path_logs_and_counts_it(server: RunningServer, client: http
     assert "http_requests_total{" + labels + "}" in client.get("/metrics").text
 
 
+def _unknown_count(client: httpx.Client, feature: str) -> float:
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == "feature_values_total" and sample.labels == {
+                "feature": feature,
+                "bin": "unknown",
+            }:
+                return float(sample.value)
+    return 0.0
+
+
+def test_a_refused_unknown_category_counts_for_drift(client: httpx.Client) -> None:
+    categorical = next(c.name for c in CONTRACT_MODEL.features if c.categories)
+    before = _unknown_count(client, categorical)
+    message = _refused(client, v2_request({categorical: "astronaut"}))
+    assert message.startswith(f"input '{categorical}' row 0: Input should be")
+    deadline = time.monotonic() + 5  # the counts are flushed every second
+    while _unknown_count(client, categorical) == before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _unknown_count(client, categorical) == before + 1
+
+
 def test_a_version_pins_the_canary(canary_server: RunningServer) -> None:
     with canary_server.client() as http:
         versions = http.get(f"/v2/models/{NAME}").json()["versions"]
         assert versions == ["1", "2"]
         for version in versions:
-            answer = http.post(f"/v2/models/{NAME}/versions/{version}/infer", json=_request())
+            answer = http.post(f"/v2/models/{NAME}/versions/{version}/infer", json=v2_request())
             assert answer.json()["model_version"] == version

@@ -133,9 +133,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        # The Open Inference Protocol's routes answer its error object.
-        key = "error" if request.url.path.startswith("/v2") else "detail"
-        body = orjson.dumps({key: exc.detail})
+        body = orjson.dumps({_error_key(request): exc.detail})
         return routes.JSONBytes(body, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -143,8 +141,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         # The traceback goes to the log with the request id, never to the client.
         request_id = request.state.request_id
         logger.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
-        body = orjson.dumps({"detail": "internal error", "request_id": request_id})
+        body = orjson.dumps({_error_key(request): "internal error", "request_id": request_id})
         return routes.JSONBytes(body, 500)
+
+
+def _error_key(request: Request) -> str:
+    """The Open Inference Protocol's routes answer its error object, `{"error": ...}`."""
+    return "error" if request.url.path.startswith("/v2") else "detail"
 
 
 def _publish_request_schema(app: FastAPI, types: RequestTypes) -> None:
