@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from ..drift_bins import scores
@@ -63,8 +63,8 @@ class Codec(Protocol):
 class PredictJson:
     """/predict: records or columns in one JSON body; predictions, classes, probabilities."""
 
-    def __init__(self, adapter: TypeAdapter[Any]) -> None:
-        self.parse = adapter.validate_json
+    def __init__(self, types: RequestTypes) -> None:
+        self.parse = types.validate_json
 
     def refusal(self, errors: list[ErrorDetails]) -> tuple[int, bytes]:
         return 422, refusal(errors)
@@ -110,7 +110,7 @@ class PredictService:
         self.drift = drift
         self.prediction_log = prediction_log
         self.shadow = shadow
-        self.json = PredictJson(types.adapter)
+        self.json = PredictJson(types)
         # Label lookups cost more than the increments: children are kept per label set.
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._histograms: dict[tuple[str, str], Any] = {}
