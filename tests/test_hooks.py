@@ -59,6 +59,7 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     assert hook.unwanted(nothing) == [
         "src/credit_risk/delivery/manifests.py",
         "src/credit_risk/delivery/slots.py",
+        "tests/serving/test_v2_kserve.py",
         ".github/workflows/retrain.yml",
         "tests/delivery/test_slots.py",
         "src/credit_risk/monitoring",
@@ -96,6 +97,7 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     assert hook.unwanted(answers(deployment="none")) == [
         "src/credit_risk/delivery/manifests.py",
         "src/credit_risk/delivery/slots.py",
+        "tests/serving/test_v2_kserve.py",
         "tests/delivery/test_slots.py",
         ".github/workflows/cd.yml",
         "bench/check_image.py",
