@@ -22,6 +22,7 @@ from {{ cookiecutter.package_name }}.serving.prediction_log import LOG_FILE_NAME
 
 from .conftest import RunningServer
 from .test_app import RECORD
+from .test_v2 import INFER, v2_request
 
 LEVELS = ("queued", "process", "machine")
 KILL_AFTER = 300  # answers before the SIGKILL
@@ -177,6 +178,11 @@ def test_refuse_mode_answers_503_while_the_log_cannot_be_written(
         # Every answer is on record; every refusal is counted.
         assert all(a.headers["x-request-id"] in ids for a in answers if a.status_code == 200)
         assert dropped(http, WRITE_ERROR) == len(refused)
+        # The Open Inference Protocol goes the same path, and answers in its own error object.
+        v2 = http.post(INFER, json=v2_request(), headers={"X-Request-ID": "starved-v2"})
+        assert v2.status_code == 503
+        assert "prediction log cannot be written" in v2.json()["error"]
+        assert dropped(http, WRITE_ERROR) == len(refused) + 1
 
         resource.prlimit(server.process.pid, resource.RLIMIT_FSIZE, UNLIMITED)
         assert http.get("/ready").status_code == 200  # it tried, and could write again
