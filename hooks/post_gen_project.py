@@ -65,6 +65,8 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
             "src/{package}/delivery/manifests.py",
             "src/{package}/delivery/slots.py",
             "tests/delivery/test_slots.py",
+            # KServe's client is in the `deploy` group, which only this part has.
+            "tests/serving/test_v2_kserve.py",
         ),
     ),
     "github-ci": (lambda a: a["ci"] == "github", (".github",)),

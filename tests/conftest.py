@@ -30,6 +30,7 @@ ORDER = (
     # Long, and they wait for the demo's project: by now the demo is built. The pipeline job
     # needs the project only to clone it, so it goes before the loop, which holds it throughout.
     "test_workflows.py::test_ci_pipeline_job_on_a_fresh_clone",
+    "test_bring_your_own_data.py",
     "test_loop.py",
     "test_release.py::test_answers_that_render_nothing",
     "test_generated_projects.py",

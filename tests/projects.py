@@ -17,9 +17,13 @@ import csv
 import fcntl
 import json
 import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -92,6 +96,65 @@ def timed(
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def call(url: str, body: Any = None) -> tuple[int, Any]:
+    """GET (or POST `body` as JSON) on loopback: the status and the parsed answer."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            text = response.read().decode()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        text, status = error.read().decode(), error.code
+    try:
+        return status, json.loads(text)
+    except json.JSONDecodeError:
+        return status, text
+
+
+@contextmanager
+def serving(project: Path) -> Iterator[str]:
+    """`make serve` on a free loopback port for the block: its URL; it must stop cleanly."""
+    port = free_port()
+    log_path = project / f"serve-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["make", "serve", f"PORT={port}", f"METRICS_DIR=logs/metrics-{port}"],
+            cwd=project,
+            env=PROJECT_ENV,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # make and uvicorn get the signal together
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while not _answers(f"{url}/ready"):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"make serve did not get ready:\n{log_path.read_text()}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(20)
+    served = log_path.read_text()
+    assert "Application shutdown complete" in served, served
+    assert "Traceback" not in served, served
+
+
+def _answers(url: str) -> bool:
+    try:
+        return call(url)[0] == 200
+    except OSError:
+        return False
 
 
 def registry_state(project: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import pkgutil
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ import pytest
 
 from blueprint import BIN, ENV, run
 from browser import visit
-from projects import DEMO, Demo, locked, sh, without_uv
+from projects import DEMO, Demo, call, free_port, locked, sh, without_uv
 from system import skip_without
 
 pytestmark = pytest.mark.slow
@@ -102,27 +101,6 @@ def test_the_commit_hook_refuses_a_planted_secret_anywhere(demo: Demo, shared: P
         assert f"Location:    {name}:{line}" in said, said
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _call(url: str, body: Any = None) -> tuple[int, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            text = response.read().decode()
-            status = response.status
-    except urllib.error.HTTPError as error:
-        text, status = error.read().decode(), error.code
-    try:
-        return status, json.loads(text)
-    except json.JSONDecodeError:
-        return status, text
-
-
 @dataclass(frozen=True)
 class Served:
     url: str
@@ -131,7 +109,7 @@ class Served:
 
 @pytest.fixture(scope="module")
 def service(demo: Demo, shared: Path) -> Iterator[Served]:
-    port = _free_port()
+    port = free_port()
     log_path = demo.project / f"serve-{port}.log"
     log = log_path.open("wb")
     # The service reads params.yaml as it starts; the bad-input tests break it for a moment.
@@ -150,7 +128,7 @@ def service(demo: Demo, shared: Path) -> Iterator[Served]:
         deadline = time.monotonic() + 60
         while True:
             try:
-                if _call(f"{url}/ready")[0] == 200:
+                if call(f"{url}/ready")[0] == 200:
                     break
             except OSError:
                 pass
@@ -170,29 +148,29 @@ def service(demo: Demo, shared: Path) -> Iterator[Served]:
 
 def test_the_service_scores_the_champion(demo: Demo, service: Served) -> None:
     records = demo.records
-    status, one = _call(f"{service.url}/predict", records[0])
+    status, one = call(f"{service.url}/predict", records[0])
     assert status == 200, one
     assert one["model_version"] == service.version
     assert len(one["predictions"]) == 1
     assert len(one["probabilities"][0]) == len(one["classes"]) == 2
 
-    status, batch = _call(f"{service.url}/predict", records)
+    status, batch = call(f"{service.url}/predict", records)
     assert status == 200, batch
     assert len(batch["predictions"]) == 5
 
-    status, card = _call(f"{service.url}/model")
+    status, card = call(f"{service.url}/model")
     assert status == 200
     assert card["version"] == service.version
     assert card["alias"] == "champion"
     assert "roc_auc" in card["metrics"]
 
     # The documented example request is a real record of the training data, and it scores.
-    status, document = _call(f"{service.url}/openapi.json")
+    status, document = call(f"{service.url}/openapi.json")
     schema = document["components"]["schemas"]["PredictionRecord"]
     assert schema["examples"] == [card["example"]]
-    assert _call(f"{service.url}/predict", card["example"])[0] == 200
+    assert call(f"{service.url}/predict", card["example"])[0] == 200
 
-    status, metrics = _call(f"{service.url}/metrics")
+    status, metrics = call(f"{service.url}/metrics")
     assert status == 200
     assert 'route="/predict"' in metrics
 
@@ -205,7 +183,7 @@ def test_the_service_refuses_bad_input_by_field(demo: Demo, service: Served) -> 
         "loan_amount": {**record, "loan_amount": -1},
     }
     for field, body in cases.items():
-        status, answer = _call(f"{service.url}/predict", body)
+        status, answer = call(f"{service.url}/predict", body)
         assert status == 422, (field, answer)
         assert field in json.dumps(answer["detail"]), (field, answer)
         assert "Traceback" not in json.dumps(answer)
@@ -254,7 +232,7 @@ def client_package(
     service: Served, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ModuleType]:
     """openapi-python-client's package for the live service's /openapi.json, imported."""
-    status, document = _call(f"{service.url}/openapi.json")
+    status, document = call(f"{service.url}/openapi.json")
     assert status == 200
     spec = tmp_path / "openapi.json"
     spec.write_text(json.dumps(document))
@@ -320,7 +298,7 @@ DOCS_RENDERED = """new Promise(done => {
 
 def test_the_docs_page_renders_offline_in_a_browser(service: Served, tmp_path: Path) -> None:
     host = urllib.parse.urlsplit(service.url).netloc
-    status, page = _call(f"{service.url}/docs")
+    status, page = call(f"{service.url}/docs")
     assert status == 200
     # Everything the page loads comes from the service itself: no CDN.
     off_host = [

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from test_end_to_end import Served, _call, service  # noqa: F401 - the live service fixture
+from test_end_to_end import Served, service  # noqa: F401 - the live service fixture
 
-from projects import DEMO, Demo, locked, sh
+from projects import DEMO, Demo, call, locked, sh
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def test_a_live_request_is_traced_back_to_its_data(
     found = EMAIL.search((demo.project / RAW).read_bytes())
     assert found is not None, "the sample has no e-mail column"
     email = found.group()
-    status, answer = _call(f"{service.url}/predict", {**demo.records[0], "email": email.decode()})
+    status, answer = call(f"{service.url}/predict", {**demo.records[0], "email": email.decode()})
     assert status == 200, answer
     request_id = answer["request_id"]
     log = demo.project / "logs/predictions/predictions.jsonl"

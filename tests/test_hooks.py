@@ -65,6 +65,7 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
         "src/credit_risk/delivery/manifests.py",
         "src/credit_risk/monitoring/spark.py",
         "src/credit_risk/delivery/slots.py",
+        "tests/serving/test_v2_kserve.py",
         "tests/monitoring/test_spark.py",
         "tests/deploy/test_spark_job.py",
         ".github/workflows/retrain.yml",
@@ -118,6 +119,7 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     assert hook.unwanted(answers(deployment="none")) == [
         "src/credit_risk/delivery/manifests.py",
         "src/credit_risk/delivery/slots.py",
+        "tests/serving/test_v2_kserve.py",
         "tests/delivery/test_slots.py",
         ".github/workflows/cd.yml",
         "bench/check_image.py",

@@ -21,7 +21,8 @@ from {{ cookiecutter.package_name }}.serving.contract_models import build_reques
 def create_app() -> FastAPI:
     contract = Contract.load(Path(os.environ.get("MODEL_DIR", "models/champion")) / "schema.yaml")
     record = build_request_types(contract, UnknownCategories.REJECT, 1).record
-    app = FastAPI()
+    # As the service: no per-request question to OpenTelemetry's global providers.
+    app = FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})
 
     async def predict(body: Any) -> dict[str, str]:
         return {"status": "ok"}

@@ -12,7 +12,7 @@ import yaml
 {%- if cookiecutter.scale_out == 'spark' %}
 from spark.cluster import spark_master  # noqa: F401 - one Spark cluster for the whole session
 {%- endif %}
-from support import ROOT, contract_file_for, project_params
+from support import SAMPLE, contract_file_for, project_params
 
 from {{ cookiecutter.package_name }}.config import Params, load_params
 from {{ cookiecutter.package_name }}.schema import Contract
@@ -26,7 +26,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 @pytest.fixture(scope="session")
 def contract() -> Contract:
-    return Contract.load(ROOT / "schema.yaml")
+    return Contract.load(SAMPLE / "schema.yaml")
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +63,7 @@ def make_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ProjectFact
     def factory(changes: dict[str, Any] | None = None, contract_file: Path | None = None) -> Path:
         values = project_params(changes)
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
-        source = contract_file or ROOT / "schema.yaml"
+        source = contract_file or SAMPLE / "schema.yaml"
         (tmp_path / values["data"]["contract"]).write_text(source.read_text())
         monkeypatch.chdir(tmp_path)
         load_params(tmp_path / "params.yaml")  # a broken override should fail here, not later

@@ -12,6 +12,10 @@ from {{ cookiecutter.package_name }}.yaml_model import safe_load
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).with_name("fixtures")
+# The sample's contract and parameters as generated (schema.yaml and params.yaml of the
+# template, included): the tests' data, whatever the project's own files say once it brings
+# its own table (`infer-schema`).
+SAMPLE = FIXTURES / "sample"
 # One TLS context for every test client (`verify=`): httpx builds one per client otherwise,
 # loading the CA bundle each time (~30 ms of CPU; ~150 clients a run), and the tests speak
 # plain HTTP on loopback.
@@ -36,7 +40,7 @@ def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 
 
 def project_params(changes: dict[str, Any] | None = None) -> dict[str, Any]:
-    raw = safe_load((ROOT / "params.yaml").read_text())
+    raw = safe_load((SAMPLE / "params.yaml").read_text())
     return merge(merge(raw, TEST_OVERRIDES), changes or {})
 
 
@@ -50,7 +54,7 @@ TARGETS: dict[str, dict[str, Any]] = {
 
 def contract_file_for(kind: str, folder: Path) -> Path:
     """The project's contract with the target of another task kind."""
-    raw = safe_load((ROOT / "schema.yaml").read_text())
+    raw = safe_load((SAMPLE / "schema.yaml").read_text())
     raw["target"] = TARGETS[kind]
     path = folder / f"schema_{kind}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))

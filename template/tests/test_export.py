@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import treelite
+from support import SAMPLE
 
 from {{ cookiecutter.package_name }} import export
 from {{ cookiecutter.package_name }}.config import ModelType, Params
@@ -35,8 +36,6 @@ from {{ cookiecutter.package_name }}.trees import (
     predict,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def test_a_checked_tree_model_gets_a_treelite_checkpoint_and_its_library(
     contract: Contract, params: Params, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -44,7 +43,7 @@ def test_a_checked_tree_model_gets_a_treelite_checkpoint_and_its_library(
     train, test = split_table(make_sample(contract, 800, seed=2), contract, 0.25, seed=2)
     model = fit_model(train, contract, params.model)
     write_table(test, tmp_path / "test.parquet")
-    shutil.copyfile(ROOT / "schema.yaml", tmp_path / SCHEMA_FILE)
+    shutil.copyfile(SAMPLE / "schema.yaml", tmp_path / SCHEMA_FILE)
     metadata = complete_export(tmp_path, model, tmp_path / "test.parquet", {"version": "7"})
     assert json.loads((tmp_path / METADATA_FILE).read_text()) == metadata
     assert metadata["scorer"] == "treelite"
@@ -73,7 +72,7 @@ def test_a_linear_model_keeps_scikit_learn_and_says_why(
 ) -> None:
     linear = params.model.model_copy(update={"type": ModelType.LINEAR})
     model = fit_model(make_sample(contract, 300, seed=1), contract, linear)
-    shutil.copyfile(ROOT / "schema.yaml", tmp_path / SCHEMA_FILE)
+    shutil.copyfile(SAMPLE / "schema.yaml", tmp_path / SCHEMA_FILE)
     metadata = complete_export(tmp_path, model, tmp_path / "unused.parquet", {})
     assert re.fullmatch(
         r"sklearn \(linear: (LogisticRegression|Ridge) has no trees;.*\)", metadata["scorer"]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import ROOT, TARGETS, contract_file_for
+from support import SAMPLE, TARGETS, contract_file_for
 
 from {{ cookiecutter.package_name }}.schema import Contract, ContractError
 
@@ -65,7 +65,7 @@ def test_one_record_encodes_like_a_row_of_a_batch(contract: Contract) -> None:
 def test_broken_contract_names_the_field(
     change: dict[str, object], message: str, tmp_path: Path
 ) -> None:
-    raw = {**yaml.safe_load((ROOT / "schema.yaml").read_text()), **change}
+    raw = {**yaml.safe_load((SAMPLE / "schema.yaml").read_text()), **change}
     path = tmp_path / "schema.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(ContractError, match=message):

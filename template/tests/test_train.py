@@ -4,6 +4,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
+from support import SAMPLE
 
 from {{ cookiecutter.package_name }}.config import ModelType, Params
 from {{ cookiecutter.package_name }}.data import make_sample
@@ -30,9 +31,7 @@ def test_run_logs_model_lineage_and_environment(
     train, _ = split_table(make_sample(contract, 300, seed=1), contract, 0.25, seed=1)
     params = params.model_copy(
         update={
-            "data": params.data.model_copy(
-                update={"contract": Path(__file__).parents[1] / "schema.yaml"}
-            ),
+            "data": params.data.model_copy(update={"contract": SAMPLE / "schema.yaml"}),
             "tracking": params.tracking.model_copy(update={"experiment_name": "test-train"}),
         }
     )

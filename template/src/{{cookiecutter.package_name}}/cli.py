@@ -56,6 +56,81 @@ def make_sample(
         typer.echo(f"wrote {len(table)} rows to {params.data.raw}")
 
 
+@app.command("infer-schema")
+def infer_schema(
+    table_file: Annotated[Path, typer.Argument(help="Your table: a .csv or .parquet file.")],
+    target: Annotated[str, typer.Option(help="The column the model predicts.")],
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="The id column; guessed when one is unique.")
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="binary | multiclass | regression; guessed from the target."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace the existing contract.")] = False,
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Draft the data contract (data.contract) and validation settings from a table."""
+    from .infer import InferError
+
+    with expected_errors(InferError):
+        from .config import load_params
+        from .data import read_table
+        from .infer import check_writable, infer_contract, task_kind, write_draft
+        from .schema import TaskKind
+
+        params = load_params(params_file)
+        check_writable(params.data.contract, force)
+        table = read_table(table_file)
+        draft = infer_contract(
+            table,
+            target,
+            id_column=id_column,
+            task=task_kind(task),
+            min_rows=params.validation.min_rows,
+            max_null_fraction=params.validation.max_null_fraction,
+        )
+        typer.echo(f"{table_file}: {len(table)} rows, {len(table.columns)} columns. Guessed:")
+        for guess in draft.guesses:
+            typer.echo(guess.line())
+        kind = TaskKind(draft.contract["target"]["kind"])
+        floors = params.promotion.gate(kind).min
+        typer.echo(
+            f"  kept     promotion.{kind.value}.min {floors}  (a first model must reach these "
+            "floors, set for the sample data: set the ones your model must reach)"
+        )
+        write_draft(draft, params.data.contract, params_file, str(table_file))
+        typer.echo(
+            f"wrote {params.data.contract} and validation in {params_file}: review them, then "
+            f"`make data SOURCE={table_file}` and `make pipeline`"
+        )
+
+
+@app.command("import-data")
+def import_data(
+    source: Annotated[Path, typer.Argument(help="Your table: a .csv or .parquet file.")],
+    params_file: ParamsOption = Path("params.yaml"),
+) -> None:
+    """Put a table at the raw data path (data.raw), converted to its format if need be."""
+    with expected_errors():
+        import shutil
+
+        from .config import load_params
+        from .data import read_table, write_table
+
+        raw = load_params(params_file).data.raw
+        table = read_table(source)  # refuses a missing, empty or unreadable file first
+        if source.resolve() == raw.resolve():
+            typer.echo(f"{raw} is already the raw data")
+            return
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        if source.suffix == raw.suffix:
+            shutil.copyfile(source, raw)  # byte for byte: DVC's MD5 is the source's
+        else:
+            write_table(table, raw)
+        typer.echo(f"wrote {len(table)} rows from {source} to {raw}")
+
+
 @app.command()
 def validate(
     params_file: ParamsOption = Path("params.yaml"),

@@ -151,6 +151,21 @@ class UnknownCategories(StrEnum):
     IGNORE = "ignore"  # accepted and encoded as missing, like at training time
 
 
+class LogDurability(StrEnum):
+    """When a request's prediction log line is safe (serving/prediction_log.py)."""
+
+    QUEUED = "queued"  # queued for a writer thread: a killed process loses the queue
+    PROCESS = "process"  # written (no fsync) before the answer: survives a killed process
+    MACHINE = "machine"  # fsynced (group commit) before the answer: survives a power cut
+
+
+class LogFailure(StrEnum):
+    """What the service does while it cannot write a prediction's line."""
+
+    SERVE = "serve"  # answer anyway; the loss is counted (prediction_log_dropped_total)
+    REFUSE = "refuse"  # 503: an answer off the record is worse than none
+
+
 class ServingParams(_Strict):
     """The service's policy, reviewed with the code; each key is also an env var (upper case)."""
 
@@ -164,7 +179,22 @@ class ServingParams(_Strict):
     # `compact-log` turns them into Parquet and applies `monitoring.log.retention_days`).
     prediction_log_backups: int = Field(default={% if cookiecutter.include_monitoring %}0{% else %}10{% endif %}, ge=0)
     prediction_log_queue_size: int = Field(default=10_000, ge=1)
+    # What each level costs, measured by `make bench`: the generated README.
+    prediction_log_durability: LogDurability = LogDurability.PROCESS
+    prediction_log_on_failure: LogFailure = LogFailure.SERVE
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_needs_the_write_first(self) -> Self:
+        if (
+            self.prediction_log_on_failure is LogFailure.REFUSE
+            and self.prediction_log_durability is LogDurability.QUEUED
+        ):
+            raise ValueError(
+                "prediction_log_on_failure: refuse needs prediction_log_durability process "
+                "or machine (at queued the answer leaves before its line is written)"
+            )
+        return self
 
 
 class CanaryParams(_Strict):

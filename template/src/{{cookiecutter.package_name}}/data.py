@@ -7,12 +7,15 @@ attribute that plays no part in the outcome, so every stage has something real t
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .schema import Contract, TaskKind
+from .schema import Column, ColumnType, Contract, TaskKind
 
 EMPLOYMENT_RISK = {
     "salaried": 0.0,
@@ -92,23 +95,90 @@ def make_sample(
     income_column = np.where(income_missing, np.nan, income)
     employment[rng.random(rows) < 0.05] = None
 
-    table = pd.DataFrame(
-        {
-            "age": age,
-            "annual_income": income_column,
-            "loan_amount": loan,
-            "employment_type": employment,
-            "owns_home": owns_home,
-            "gender": gender,
-        }
-    )
+    credit = {
+        "age": age,
+        "annual_income": income_column,
+        "loan_amount": loan,
+        "employment_type": employment,
+        "owns_home": owns_home,
+        "gender": gender,
+    }
+    table = pd.DataFrame(index=pd.RangeIndex(rows))
     if contract.id is not None:
-        table.insert(0, contract.id, np.arange(first_id, first_id + rows))
-    # Personal data a real credit table holds, which the model never sees; drawn from a
-    # generator of its own so the other columns stay what they were for the same seed.
-    table["email"] = _emails(np.random.default_rng([seed, first_id]), rows)
+        table[contract.id] = np.arange(first_id, first_id + rows)
+    # Columns the contract adds (a new feature...) come from their type and range, each from a
+    # generator of its own, so the credit columns stay what they were for the same seed.
+    for position, column in enumerate(contract.described):
+        if column.name in credit and _fits(column, credit[column.name]):
+            table[column.name] = credit[column.name]
+        elif column.name == "email" and column.pattern == EMAIL_PATTERN:
+            # Personal data a real credit table holds, which the model never sees.
+            table[column.name] = _emails(np.random.default_rng([seed, first_id]), rows)
+        else:
+            own = np.random.default_rng([seed, first_id, position + 1])
+            table[column.name] = _from_contract(column, own, rows)
     table[contract.target.name] = _target(contract, risk, loan, rng)
     return table[contract.columns]
+
+
+EMAIL_PATTERN = r"^[^@ ]+@[^@ ]+\.[A-Za-z]{2,}$"
+
+
+def _fits(column: Column, values: np.ndarray) -> bool:
+    """Whether the sample's own column meets the contract's rules for it (else: generated)."""
+    present = pd.Series(values).dropna()
+    if column.type is ColumnType.CATEGORICAL:
+        return set(present) <= set(column.categories or ())
+    if column.type is ColumnType.BOOLEAN:
+        return values.dtype == bool
+    if column.type not in (ColumnType.NUMERIC, ColumnType.INTEGER):
+        return False
+    if column.type is ColumnType.INTEGER and not np.issubdtype(values.dtype, np.integer):
+        return False
+    low = -math.inf if column.min is None else column.min
+    high = math.inf if column.max is None else column.max
+    whole = column.nullable or len(present) == len(values)
+    return whole and bool(present.between(low, high).all())
+
+
+def _from_contract(column: Column, rng: np.random.Generator, rows: int) -> Any:
+    """Values of a column drawn from its contract: its range, its categories, its pattern."""
+    if column.type is ColumnType.CATEGORICAL:
+        values: Any = rng.choice(np.asarray(column.categories, dtype=object), size=rows)
+    elif column.type is ColumnType.BOOLEAN:
+        values = rng.random(rows) < 0.5
+    elif column.type is ColumnType.TEXT:
+        values = _text(column, rng, rows)
+    else:
+        # An open side gets 100 units of room: enough for a sample, and in the contract.
+        low = column.min if column.min is not None else min(0.0, (column.max or 0.0) - 100)
+        high = column.max if column.max is not None else low + 100
+        if column.type is ColumnType.INTEGER:
+            values = rng.integers(math.ceil(low), math.floor(high) + 1, size=rows)
+        else:
+            values = np.round(rng.uniform(low, high, size=rows), 4)
+    if column.nullable and column.type is not ColumnType.BOOLEAN:
+        # Some missing values, as a nullable column has (booleans stay whole: a CSV file
+        # cannot keep a missing value in a true/false column).
+        values = pd.Series(values, dtype=float if column.type is ColumnType.NUMERIC else object)
+        values[rng.random(rows) < 0.05] = None
+    return values
+
+
+def _text(column: Column, rng: np.random.Generator, rows: int) -> list[str]:
+    """Text matching the column's pattern: an e-mail or a phone number, or refused by name."""
+    candidates = (
+        _emails(rng, rows),
+        [f"+44 20 7946 {n:04d}" for n in rng.integers(0, 10_000, size=rows)],  # Ofcom's drama range
+        [f"{column.name}-{n}" for n in rng.integers(0, 1_000_000, size=rows)],
+    )
+    for values in candidates:
+        if column.pattern is None or all(re.fullmatch(column.pattern, v) for v in values):
+            return values
+    raise DataError(
+        f"column {column.name!r}: the sample generator cannot make text matching "
+        f"{column.pattern!r}; bring a table of your own (`make data SOURCE=...`)"
+    )
 
 
 def _emails(rng: np.random.Generator, rows: int) -> list[str]:

@@ -159,6 +159,9 @@ def _rescore_champion(
         champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None, None
+    if champion.tags.get("task", contract.target.kind.value) != contract.target.kind.value:
+        # A champion of another task kind (the project swapped tables): no common metric.
+        return str(champion.version), None
     try:
         model = mlflow.sklearn.load_model(f"models:/{name}@{CHAMPION}")
         return str(champion.version), score(model, test, contract, params.evaluate.threshold)

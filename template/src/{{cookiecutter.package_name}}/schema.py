@@ -11,10 +11,10 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from .yaml_model import load_yaml_model
 
@@ -41,8 +41,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def usable_name(name: str) -> str:
+    """A column name every part can hold: the API makes it a field of a pydantic model."""
+    if name != name.strip() or not name.isprintable():
+        raise ValueError(f"column name {name!r}: no spaces around it, no control characters")
+    if name.startswith("_"):
+        # pydantic keeps such fields private: the API could never receive the column.
+        raise ValueError(f"column name {name!r}: a name may not start with '_'")
+    if name == "columns" or hasattr(BaseModel, name):
+        # `columns` is how a request says it is a columnar batch; the others are the API's
+        # models' own attributes.
+        raise ValueError(f"column name {name!r} is reserved by the API: rename the column")
+    return name
+
+
+ColumnName = Annotated[str, Field(min_length=1), AfterValidator(usable_name)]
+
+
 class Column(_Strict):
-    name: str = Field(min_length=1)
+    name: ColumnName
     type: ColumnType
     nullable: bool = False
     min: float | None = None
@@ -83,7 +100,7 @@ class Column(_Strict):
 
 
 class Target(_Strict):
-    name: str = Field(min_length=1)
+    name: ColumnName
     kind: TaskKind
     classes: tuple[int | str, ...] | None = None
     min: float | None = None
@@ -114,7 +131,7 @@ class Target(_Strict):
 
 class Contract(_Strict):
     version: int = 1
-    id: str | None = None
+    id: ColumnName | None = None
     target: Target
     features: tuple[Column, ...] = Field(min_length=1)
     sensitive: tuple[Column, ...] = ()

@@ -1,7 +1,7 @@
 """The checks a rendered manifest must pass, offline. Each returns messages that name the
 object and the field: Kubernetes' own schemas (kubernetes-validate, strict: an unknown field
-fails), the KServe SDK's typed models for the InferenceService, and the policies a reviewer
-asks for."""
+fails), the KServe SDK's typed models for the InferenceService and its ServingRuntime, and
+the policies a reviewer asks for."""
 
 from __future__ import annotations
 
@@ -50,10 +50,17 @@ _SCALARS: dict[str, tuple[type, ...]] = {
 }
 
 
+# KServe's kinds, as the SDK's models name them.
+KSERVE_MODELS = {
+    "InferenceService": "V1beta1InferenceService",
+    "ServingRuntime": "V1alpha1ServingRuntime",
+}
+
+
 def kserve_errors(document: Document) -> list[str]:
-    """The InferenceService walked through the KServe SDK's own models: each key must be in its
+    """A KServe object walked through the KServe SDK's own models: each key must be in its
     model's `attribute_map`, each value of the type `openapi_types` gives it."""
-    errors = _walk(document, "V1beta1InferenceService", "")
+    errors = _walk(document, KSERVE_MODELS[document["kind"]], "")
     return [f"{named(document)}: {error}" for error in errors]
 
 
@@ -108,9 +115,13 @@ def policy_errors(document: Document) -> list[str]:
     if pod is None:
         return []
     errors = []
-    if pod.get("automountServiceAccountToken") is not False:
+    # A runtime's pod is the InferenceService's: the setting is there.
+    if (
+        document["kind"] != "ServingRuntime"
+        and pod.get("automountServiceAccountToken") is not False
+    ):
         errors.append(f"{named(document)}: automountServiceAccountToken is not false")
-    for container in pod["containers"]:
+    for container in pod.get("containers", []):
         where = f"{named(document)}: container {container['name']}"
         own = container.get("securityContext", {})
         effective = {**pod.get("securityContext", {}), **own}  # the container's own wins
@@ -144,4 +155,7 @@ def pod_spec(document: Document) -> Document | None:
     if document["kind"] == "InferenceService":
         predictor: Document = document["spec"]["predictor"]
         return predictor
+    if document["kind"] == "ServingRuntime":
+        runtime: Document = document["spec"]
+        return runtime
     return None

@@ -74,11 +74,14 @@ def test_the_interfaces_others_rely_on(renderings: dict[str, list[Document]]) ->
         if document["kind"] != "Namespace":
             assert document["metadata"]["name"].startswith(SLUG)
             assert document["metadata"]["labels"]["app.kubernetes.io/name"] == SLUG
+        # KServe's runtime probes the Open Inference Protocol's health routes.
+        v2 = document["kind"] == "ServingRuntime"
         for container in (pod_spec(document) or {}).get("containers", []):
             assert container["image"] == IMAGE
             assert [port["containerPort"] for port in container["ports"]] == [8000]
-            assert container["livenessProbe"]["httpGet"]["path"] == "/health"
-            assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+            live, ready = ("/v2/health/live", "/v2/health/ready") if v2 else ("/health", "/ready")
+            assert container["livenessProbe"]["httpGet"]["path"] == live
+            assert container["readinessProbe"]["httpGet"]["path"] == ready
             secrets = {
                 variable["name"]: variable["valueFrom"]["secretKeyRef"]
                 for variable in container["env"]
@@ -147,9 +150,21 @@ def test_the_canary_runs_beside_production_with_a_tenth_of_the_traffic(
 
 
 @needs_kubectl
-def test_the_inference_service_has_a_canary_share(renderings: dict[str, list[Document]]) -> None:
-    (service,) = renderings["kserve"]
-    assert service["spec"]["predictor"]["canaryTrafficPercent"] == 10
+def test_the_inference_service_speaks_v2_with_a_canary_share(
+    renderings: dict[str, list[Document]],
+) -> None:
+    runtime, service = renderings["kserve"]
+    assert runtime["kind"] == "ServingRuntime"
+    assert runtime["spec"]["protocolVersions"] == ["v2"]
+    predictor = service["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    # The image is the InferenceService's own: a new one is a revision the canary share splits.
+    assert predictor["model"] == {
+        "runtime": runtime["metadata"]["name"],
+        "modelFormat": {"name": runtime["spec"]["supportedModelFormats"][0]["name"]},
+        "protocolVersion": "v2",
+        "image": IMAGE,
+    }
 
 
 # --- a broken manifest fails, naming the object and the field --------------------------------
@@ -187,12 +202,20 @@ BREAKAGES = [
         id="wrong-type",
     ),
     pytest.param(
-        "deploy/kserve/inferenceservice.yaml",
+        "deploy/kserve/servingruntime.yaml",
         "- containerPort: 8000",
         "- prots: 8000",
         "kserve",
-        f"InferenceService/{SLUG}: spec.predictor.containers[0].ports[0].prots: unknown field",
+        f"ServingRuntime/{SLUG}: spec.containers[0].ports[0].prots: unknown field",
         id="kserve-unknown-field",
+    ),
+    pytest.param(
+        "deploy/kserve/inferenceservice.yaml",
+        "protocolVersion: v2",
+        "protocolVersions: v2",
+        "kserve",
+        f"InferenceService/{SLUG}: spec.predictor.model.protocolVersions: unknown field",
+        id="kserve-protocol-field",
     ),
     pytest.param(
         "deploy/kserve/inferenceservice.yaml",

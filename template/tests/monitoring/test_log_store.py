@@ -10,9 +10,16 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
+from serving.faults import finish, starve
 
 from {{ cookiecutter.package_name }}.data import make_sample
-from {{ cookiecutter.package_name }}.monitoring.log_store import REJECTED, compact, read_log, segments
+from {{ cookiecutter.package_name }}.monitoring.log_store import (
+    REJECTED,
+    compact,
+    find_request,
+    read_log,
+    segments,
+)
 from {{ cookiecutter.package_name }}.schema import Contract
 from {{ cookiecutter.package_name }}.serving.prediction_log import LOG_FILE_NAME, segment_name
 
@@ -191,3 +198,25 @@ def test_times_without_a_zone_are_utc(three_kinds: Path, contract: Contract) -> 
     naive = T0.replace(tzinfo=None) + timedelta(minutes=4)
     rows = frame(three_kinds, contract, since=naive)
     assert rows["request_id"].unique().tolist() == ["r4", "r5"]
+
+
+def test_a_log_that_went_through_a_write_failure_reads_whole(
+    tmp_path: Path, contract: Contract
+) -> None:
+    """What `monitor` (read_log), `compact-log` (compact) and `trace` (find_request) read of
+    a log the service wrote through a write failure (serving/faults.py): nothing corrupt,
+    every request that was written, nothing else."""
+    parts = [[record(contract, 10 * part + i, 3) for i in range(4)] for part in range(3)]
+    starved = finish(starve(tmp_path / "log", "process", parts), tmp_path / "log")
+    written = [orjson.loads(line)["request_id"] for line in starved.lines()]
+    assert 0 < len(written) < len(starved.answered)
+    log = tmp_path / "log"
+    window = read_log(log, contract)
+    assert (window.corrupt_lines, window.requests) == (0, len(written))
+
+    starved.log.rename(log / rotated(50))
+    done = compact(log, contract, retention_days=10_000, now=T0 + timedelta(hours=2))
+    assert (done.corrupt_lines, done.rows) == (0, 3 * len(written))
+    missing = next(rid for rid in starved.answered if rid not in written)
+    assert find_request(log, contract, missing).empty
+    assert len(find_request(log, contract, starved.answered[-1])) == 3  # after the failure

@@ -18,12 +18,12 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from support import LOOPBACK_TLS, TARGETS
+from support import LOOPBACK_TLS, SAMPLE, TARGETS
 
 from .exports import RECIPE, write_export
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONTRACT = PROJECT_ROOT / "schema.yaml"
+CONTRACT = SAMPLE / "schema.yaml"
 ADMIN_TOKEN = "admin-secret"  # pragma: allowlist secret
 PII_HASH_KEY = "test-pii-key"  # pragma: allowlist secret
 API_KEY = "s3cret"  # pragma: allowlist secret

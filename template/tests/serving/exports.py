@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import mlflow
-from support import project_params
+from support import SAMPLE, project_params
 
 from {{ cookiecutter.package_name }} import export
 from {{ cookiecutter.package_name }}.config import ModelType, Params
@@ -27,7 +27,8 @@ PACKAGE = Path(export.__file__).parent
 # Everything an export depends on: conftest's cache of exports is keyed by these files.
 RECIPE = (
     Path(__file__),
-    PACKAGE.parent.parent / "params.yaml",
+    SAMPLE / "params.yaml",
+    SAMPLE / "schema.yaml",
     *(PACKAGE / name for name in ("data.py", "features.py", "train.py", "export.py", "trees.py")),
 )
 # Small and fast: a few hundred rows, few trees.

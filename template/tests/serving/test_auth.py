@@ -29,6 +29,9 @@ from {{ cookiecutter.package_name }}.serving.settings import ServingSettings
 
 from .conftest import API_KEY, RunningServer
 from .test_app import RECORD
+from .test_v2 import NAME, v2_request
+
+V2_REQUEST = v2_request()
 
 
 def test_predict_needs_the_key(keyed_server: RunningServer) -> None:
@@ -82,8 +85,19 @@ REQUESTS: dict[str, tuple[KeyRole, str, dict[str, Any]]] = {
     "/metrics": (KeyRole.METRICS, "GET", {}),
     "/admin/reload": (KeyRole.ADMIN, "POST", {}),
     "/admin/canary": (KeyRole.ADMIN, "PUT", {"json": {"percent": 0}}),
+    "/v2/models/{name}": (KeyRole.PREDICT, "GET", {}),
+    "/v2/models/{name}/ready": (KeyRole.PREDICT, "GET", {}),
+    "/v2/models/{name}/infer": (KeyRole.PREDICT, "POST", {"json": V2_REQUEST}),
+    "/v2/models/{name}/versions/{version}": (KeyRole.PREDICT, "GET", {}),
+    "/v2/models/{name}/versions/{version}/ready": (KeyRole.PREDICT, "GET", {}),
+    "/v2/models/{name}/versions/{version}/infer": (KeyRole.PREDICT, "POST", {"json": V2_REQUEST}),
 }
-OPEN = {"/health", "/ready"}
+OPEN = {"/health", "/ready", "/v2", "/v2/health/live", "/v2/health/ready"}
+
+
+def _url(path: str) -> str:
+    """A route's path with the served model's name and version in it."""
+    return path.replace("{name}", NAME).replace("{version}", "1")
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +160,7 @@ def test_route_key_role_matrix(guarded_app: FastAPI, path: str) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
             seen = []
             for what, headers, expected in _credentials(role):
-                answer = await http.request(method, path, headers=headers, **body)
+                answer = await http.request(method, _url(path), headers=headers, **body)
                 seen.append((what, expected, answer.status_code, answer.text))
             return seen
 

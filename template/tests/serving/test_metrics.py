@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support import LOOPBACK_TLS
 
 from {{ cookiecutter.package_name }}.schema import ColumnType, Contract
+from {{ cookiecutter.package_name }}.serving.prediction_log import DROP_REASONS
 
 from .conftest import API_KEY, CONTRACT, OTHER_KINDS, RunningServer
 from .test_app import RECORD
@@ -72,6 +73,9 @@ def test_every_worker_is_counted(kind_servers: dict[str, RunningServer]) -> None
     assert abs(_total(text, "prediction_score_reference_share") - 1) < 1e-9
     stamp = _total(text, "model_data_timestamp_seconds")
     assert 0 < stamp < time.time()
+    # The prediction log's losses, by reason, at 0 from the start in the workers' sum.
+    for reason in DROP_REASONS:
+        assert 'prediction_log_dropped_total{reason="' + reason + '"} 0.0' in text
 
 
 def test_missing_values_and_refused_categories_by_feature(server: RunningServer) -> None:

@@ -51,6 +51,7 @@ def test_defaults_without_a_config_file(tmp_path: Path) -> None:
     [
         ("MAX_BATCH_ROWS", "lots", "max_batch_rows"),
         ("UNKNOWN_CATEGORIES", "maybe", "unknown_categories"),
+        ("PREDICTION_LOG_DURABILITY", "disk", "prediction_log_durability"),
     ],
 )
 def test_bad_settings_name_the_setting(
@@ -58,6 +59,16 @@ def test_bad_settings_name_the_setting(
 ) -> None:
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=message):
+        load_settings(tmp_path / "absent.yaml")
+
+
+def test_refusing_unrecorded_answers_needs_the_line_written_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At `queued` the answer leaves before its line is written: nothing could be refused."""
+    monkeypatch.setenv("PREDICTION_LOG_DURABILITY", "queued")
+    monkeypatch.setenv("PREDICTION_LOG_ON_FAILURE", "refuse")
+    with pytest.raises(SettingsError, match="prediction_log_on_failure: refuse needs"):
         load_settings(tmp_path / "absent.yaml")
 
 

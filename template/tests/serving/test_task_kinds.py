@@ -4,6 +4,7 @@ handle all three, and the treelite path answers as scikit-learn does."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -15,7 +16,7 @@ from support import TARGETS, contract_file_for
 from {{ cookiecutter.package_name }}.data import make_sample
 from {{ cookiecutter.package_name }}.schema import Contract
 from {{ cookiecutter.package_name }}.serving.model_store import load_model_dir
-from {{ cookiecutter.package_name }}.trees import TREELITE_FILE
+from {{ cookiecutter.package_name }}.trees import DIRECT_ROWS, TREELITE_FILE, CompiledTrees
 
 from .exports import write_export
 
@@ -49,6 +50,18 @@ def test_treelite_answers_as_scikit_learn_does(kind_export: Path) -> None:
         assert served.probabilities is not None
         assert np.abs(served.probabilities - reference.predict_proba(matrix)).max() <= 1e-9
         assert served.predictions.tolist() == reference.predict(matrix).tolist()
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no gcc: the export compiles nothing")
+def test_the_library_scores_a_few_rows_as_its_batch_loop_does(kind_export: Path) -> None:
+    model = load_model_dir(kind_export)
+    assert isinstance(model.scorer, CompiledTrees)
+    matrix = _odd_rows(model.contract)
+    assert np.isnan(matrix).any()
+    batch = model.scorer(matrix)  # TL2cgen's loop in C
+    rows = [model.scorer(matrix[i : i + 1]) for i in range(2 * DIRECT_ROWS)]  # ctypes, a row
+    assert np.array_equal(np.concatenate(rows), batch[: 2 * DIRECT_ROWS])
+    assert np.array_equal(model.scorer(matrix[:DIRECT_ROWS]), batch[:DIRECT_ROWS])
 
 
 def test_predictions_serialise_for_every_task_kind(kind_export: Path) -> None:

@@ -191,7 +191,7 @@ def build_consumer(stream: StreamSettings, service: PredictService) -> Consumer:
         request_id = message.correlation_id
         body: bytes = message.body
         try:
-            status, content = service.handle(body, request_id)
+            status, content = await service.handle(body, request_id)
         except Exception:
             # A model failure on one message must not stop the rest: it is kept, not retried.
             logger.exception("scoring failed", extra={"request_id": request_id})
@@ -202,7 +202,10 @@ def build_consumer(stream: StreamSettings, service: PredictService) -> Consumer:
         if status == 200:
             await route.publish_result(content, request_id, {})
             return
-        headers = _dead_letter_headers(orjson.loads(content)["detail"], stream.requests)
+        detail = orjson.loads(content)["detail"]
+        if isinstance(detail, str):  # a 503: the prediction log refuses (refuse mode)
+            detail = [{"loc": [], "msg": detail, "type": "unrecorded"}]
+        headers = _dead_letter_headers(detail, stream.requests)
         logger.warning(
             "message refused", extra={"request_id": request_id, "reason": headers[REASON]}
         )

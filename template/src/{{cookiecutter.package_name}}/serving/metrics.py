@@ -19,6 +19,8 @@ from prometheus_client import (
     multiprocess,
 )
 
+from .prediction_log import DROP_REASONS
+
 # Sub-millisecond buckets: a single-record prediction takes about 1 ms end to end.
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _PROBABILITY_BUCKETS = tuple(i / 10 for i in range(1, 11))
@@ -119,9 +121,18 @@ class ServingMetrics:
         )
         self.prediction_log_dropped = Counter(
             "prediction_log_dropped",
-            "Prediction log records dropped because the writer queue was full.",
+            "Prediction log records not written, by reason: queue_full (the writer was "
+            "behind), write_error (the write failed), sync_error (its fsync failed). With "
+            "prediction_log_on_failure: refuse, a write_error or sync_error is a 503, not an "
+            "answer.",
+            ["reason"],
             registry=registry,
         )
+        # Every reason exists from the start (at 0), in every worker: the first loss is an
+        # increase the PredictionLogLoss alert sees.
+        self._log_dropped = {
+            reason: self.prediction_log_dropped.labels(reason) for reason in DROP_REASONS
+        }
         self.shadow_dropped = Counter(
             "shadow_dropped",
             "Requests the shadow model skipped because its queue was full.",
@@ -136,6 +147,10 @@ class ServingMetrics:
         # Both outcomes exist from the start (at 0), so rate() and increase() see the first one.
         for outcome in ("swapped", "failed"):
             self.model_reloads.labels(outcome)
+
+    def prediction_log_lost(self, reason: str, records: int) -> None:
+        """The prediction log's `on_drop`: `records` records not written, for `reason`."""
+        self._log_dropped[reason].inc(records)
 
     def exposition(self) -> bytes:
         """The text /metrics answers: every worker's values when they share a directory."""

@@ -4,27 +4,31 @@ One pydantic-core pass validates the raw body against the contract-generated req
 (the fields, ranges and category sets the OpenAPI page shows; 422 naming the field
 otherwise). `Contract.encode` turns the rows into one float matrix, the model scores it, and
 the answer is orjson bytes: no pandas, no per-request DataFrame, no response-model pass.
-The prediction log and the shadow model get a queued record; the request does not wait.
-The canary split (canary.py) chooses the model; its role labels the metrics and the log line.
+The record goes to the prediction log at its durability (prediction_log.py): queued, or
+written (and fsynced) before the answer leaves; with `prediction_log_on_failure: refuse`, a
+record that cannot be written turns the answer into a 503 naming why, for every caller of
+`score`. The canary split (canary.py) chooses the model; its role labels the metrics and the
+log line.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from ..config import LogDurability
 from ..drift_bins import scores
 from .canary import CanarySplit, Served
 from .contract_models import RequestTypes
 from .live_drift import LiveDrift
 from .metrics import ServingMetrics
-from .model_store import Prediction
+from .model_store import LoadedModel, Prediction
 from .prediction_log import PredictionLog
 from .runtime import ModelSlot, ShadowScorer
 from .settings import Role
@@ -38,6 +42,57 @@ def refusal(found: list[ErrorDetails]) -> bytes:
     """The 422 body for a request the contract refuses: each field, its message and type."""
     errors = [{"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]} for e in found]
     return orjson.dumps({"detail": errors})
+
+
+class Codec(Protocol):
+    """How one protocol reads a request and writes its answer (/predict's JSON, V2's
+    tensors in v2.py); validating, scoring, metrics, drift and the log are the service's."""
+
+    def parse(self, body: bytes) -> Any:
+        """The body as the contract's request types (`RequestTypes.adapter`)."""
+        ...
+
+    def refusal(self, errors: list[ErrorDetails]) -> tuple[int, bytes]: ...
+
+    def answer(
+        self,
+        request_id: str,
+        model: LoadedModel,
+        result: Prediction,
+        labels: list[Any],
+        ids: list[Any] | None,
+    ) -> bytes: ...
+
+
+class PredictJson:
+    """/predict: records or columns in one JSON body; predictions, classes, probabilities."""
+
+    def __init__(self, types: RequestTypes) -> None:
+        self.parse = types.validate_json
+
+    def refusal(self, errors: list[ErrorDetails]) -> tuple[int, bytes]:
+        return 422, refusal(errors)
+
+    def answer(
+        self,
+        request_id: str,
+        model: LoadedModel,
+        result: Prediction,
+        labels: list[Any],
+        ids: list[Any] | None,
+    ) -> bytes:
+        return orjson.dumps(
+            {
+                "request_id": request_id,
+                "model_name": model.name,
+                "model_version": model.version,
+                "predictions": labels,
+                "classes": model.classes,
+                "probabilities": result.probabilities,
+                "ids": ids if ids is not None and ids.count(None) != len(ids) else None,
+            },
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        )
 
 
 class PredictService:
@@ -59,45 +114,38 @@ class PredictService:
         self.drift = drift
         self.prediction_log = prediction_log
         self.shadow = shadow
-        self._validate_json = types.adapter.validate_json
+        self.json = PredictJson(types)
         # Label lookups cost more than the increments: children are kept per label set.
         self._counters: dict[tuple[str, str, str], Any] = {}
         self._histograms: dict[tuple[str, str], Any] = {}
 
-    def handle(
+    async def handle(
         self, body: bytes, request_id: str, caller_id: str | None = None
     ) -> tuple[int, bytes]:
         """Status and JSON body for one /predict request (already authorised); the canary
         split chooses the model, sticky per `caller_id` when given."""
-        return self.score(body, request_id, self.split.choose(caller_id))
+        return await self.score(body, request_id, self.split.choose(caller_id))
 
-    def score(self, body: bytes, request_id: str, served: Served) -> tuple[int, bytes]:
-        """`handle` with the model already chosen (the route labels its metrics with it)."""
+    async def score(
+        self, body: bytes, request_id: str, served: Served, codec: Codec | None = None
+    ) -> tuple[int, bytes]:
+        """`handle` with the model already chosen (the route labels its metrics with it);
+        `codec` reads the body and writes the answer (default: /predict's JSON)."""
         started = time.perf_counter()
+        codec = codec or self.json
         try:
-            parsed = self._validate_json(body)
+            parsed = codec.parse(body)
         except ValidationError as exc:
             found = exc.errors(include_url=False)
             self.drift.refused(found)
-            return 422, refusal(found)
+            return codec.refusal(found)
         role, current = served
         columns, rows = self.types.to_columns(parsed)
         matrix = current.contract.encode(columns)
         result = current.predict(matrix)
         labels = result.predictions.tolist()
         ids = columns.get(self.types.id_name) if self.types.id_name else None
-        content = orjson.dumps(
-            {
-                "request_id": request_id,
-                "model_name": current.name,
-                "model_version": current.version,
-                "predictions": labels,
-                "classes": current.classes,
-                "probabilities": result.probabilities,
-                "ids": ids if ids is not None and ids.count(None) != len(ids) else None,
-            },
-            option=orjson.OPT_SERIALIZE_NUMPY,
-        )
+        content = codec.answer(request_id, current, result, labels, ids)
         self._observe(served, labels, result, matrix, columns)
         if self.prediction_log is not None:
             record = {
@@ -116,9 +164,24 @@ class PredictService:
                 },
                 "shadow": None,
             }
-            if self.shadow is None or not self.shadow.submit(matrix, record):
-                self.prediction_log.append(record)
+            refused = await self._record(self.prediction_log, matrix, record)
+            if refused is not None:
+                return 503, orjson.dumps({"detail": refused, "request_id": request_id})
         return 200, content
+
+    async def _record(
+        self, log: PredictionLog, matrix: np.ndarray, record: dict[str, Any]
+    ) -> str | None:
+        """Hand the record to the log; None, or why the answer may not leave (log.record).
+        When the line must be written before the answer, the shadow scores here, not in
+        its thread, so that the line is whole when it is written."""
+        if self.shadow is not None:
+            if log.durability is LogDurability.QUEUED:
+                if self.shadow.submit(matrix, record):
+                    return None
+            else:
+                record["shadow"] = self.shadow.score(matrix, record["request_id"])
+        return await log.record(record)
 
     def _observe(
         self,

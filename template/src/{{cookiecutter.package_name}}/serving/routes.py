@@ -212,9 +212,14 @@ async def health() -> Response:
 
 @ops.get("/ready", responses={200: {"model": Readiness}, 503: {"model": Message}})
 async def ready(state: Annotated[Serving, Depends(serving)]) -> Response:
-    """Readiness: a model is loaded and the service is not shutting down."""
+    """Readiness: a model is loaded and the service is not shutting down; with
+    `prediction_log_on_failure: refuse`, its prediction log can be written too."""
     if state.draining:
         return JSONBytes(b'{"detail":"not ready"}', 503)
+    log = state.predictor.prediction_log
+    if log is not None and not log.ready():
+        detail = f"not ready: the prediction log cannot be written ({log.failure})"
+        return JSONBytes(orjson.dumps({"detail": detail}), 503)
     return JSONBytes(orjson.dumps({"status": "ready", "model_version": state.slot.current.version}))
 
 
@@ -257,7 +262,11 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @model.post(
     "/predict",
-    responses={200: {"model": PredictionResponse}, **BODY_ERRORS},
+    responses={
+        200: {"model": PredictionResponse},
+        **BODY_ERRORS,
+        503: {"model": Message, "description": "Its log line cannot be written (refuse mode)"},
+    },
     openapi_extra=PREDICT_BODY,
 )
 async def predict(request: Request) -> Response:
@@ -265,7 +274,7 @@ async def predict(request: Request) -> Response:
     # No dependencies on the hot path: solving each costs more than validating the record.
     body = await limited_body(request)
     predictor = _state(request).predictor
-    status, content = predictor.score(body, request.state.request_id, _served(request))
+    status, content = await predictor.score(body, request.state.request_id, _served(request))
     return JSONBytes(content, status)
 
 

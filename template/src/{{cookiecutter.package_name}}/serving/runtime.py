@@ -84,18 +84,22 @@ class ShadowScorer:
             self._queue.put(None)
             self._thread.join(timeout)
 
+    def score(self, matrix: np.ndarray, request_id: str = "") -> dict[str, Any]:
+        """The log line's `shadow` field for these rows; a failure is logged, never raised."""
+        try:
+            result = self.model.predict(matrix)
+        except Exception:
+            logger.exception("shadow model failed", extra={"request_id": request_id})
+            return {"model_version": self.model.version, "error": True}
+        return {
+            "model_version": self.model.version,
+            "predictions": result.predictions.tolist(),
+            "probabilities": result.probabilities,
+        }
+
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             matrix, record = item
-            try:
-                result = self.model.predict(matrix)
-                record["shadow"] = {
-                    "model_version": self.model.version,
-                    "predictions": result.predictions.tolist(),
-                    "probabilities": result.probabilities,
-                }
-            except Exception:
-                logger.exception("shadow model failed", extra={"request_id": record["request_id"]})
-                record["shadow"] = {"model_version": self.model.version, "error": True}
+            record["shadow"] = self.score(matrix, record["request_id"])
             if self._log is not None:
                 self._log.append(record)
