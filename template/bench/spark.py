@@ -38,6 +38,7 @@ from {{ cookiecutter.package_name }}.spark.standalone import StandaloneCluster
 
 CLI = str(Path(sys.executable).with_name("{{ cookiecutter.project_slug }}"))
 PART_ROWS = 1_000_000
+DRIVER_MEMORY, EXECUTOR_MEMORY, WORKER_MEMORY = "3g", "1800m", "2g"
 POLL_S = 0.25
 
 
@@ -127,6 +128,13 @@ def main() -> None:
         raise SystemExit(f"{options.model_dir}: no exported model; run `make export-model`")
     os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # the driver and the cluster stay on loopback
     folder = Path(tempfile.mkdtemp(prefix="bench-spark-"))
+    # Spark's default heaps (1 GB) run out on 10M rows (measured: OutOfMemoryError while writing,
+    # in local mode): configured as a user would, in spark-defaults.conf.
+    (folder / "conf").mkdir()
+    (folder / "conf" / "spark-defaults.conf").write_text(
+        f"spark.driver.memory {DRIVER_MEMORY}\nspark.executor.memory {EXECUTOR_MEMORY}\n"
+    )
+    os.environ["SPARK_CONF_DIR"] = str(folder / "conf")
     try:
         source = folder / "input.parquet"
         print(f"writing {options.rows:,} rows to {source}", flush=True)
@@ -137,7 +145,9 @@ def main() -> None:
         spark = [str(source), str(folder / "spark"), "--engine", "spark", *model]
         rows.append(run("spark local[2]", [*spark, "--master", "local[2]"], options.rows))
         for workers in (1, 2):
-            cluster = StandaloneCluster(folder / f"cluster-{workers}", workers=workers, memory="2g")
+            cluster = StandaloneCluster(
+                folder / f"cluster-{workers}", workers=workers, memory=WORKER_MEMORY
+            )
             with cluster as master:
                 name = f"standalone, {workers} worker{'s' if workers > 1 else ''}"
                 rows.append(run(name, [*spark, "--master", master], options.rows))
