@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from support import SAMPLE, contract_file_for, project_params
+from support import ROOT, SAMPLE, contract_file_for, project_params
 
 from {{ cookiecutter.package_name }}.config import Params, load_params
 from {{ cookiecutter.package_name }}.schema import Contract
@@ -35,6 +37,22 @@ def binary_contract(tmp_path_factory: pytest.TempPathFactory) -> Contract:
 @pytest.fixture(scope="session")
 def params() -> Params:
     return Params.model_validate(project_params())
+
+
+@pytest.fixture(scope="session")
+def docs_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The docs site built as `make docs` builds it (strict: a warning fails), once."""
+    site = tmp_path_factory.mktemp("site")
+    built = subprocess.run(
+        [sys.executable, "-m", "properdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    return site
 
 
 @pytest.fixture(scope="session", autouse=False)
