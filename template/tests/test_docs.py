@@ -18,6 +18,70 @@ from {{ cookiecutter.package_name }}.reference import commands, param_rows, yaml
 from {{ cookiecutter.package_name }}.serving.app import api_document
 {%- endif %}
 
+SLUG = "{{ cookiecutter.project_slug }}"
+# The README's sections before it became a map, each with the commands it taught: the site
+# holds them all, so nothing was lost in the move (and nothing is, later).
+FORMER_README: dict[str, list[str]] = {
+    "First commands": [
+        *("make all", "make help", "make install", "make data", "make pipeline", "make push"),
+        *("make pull", "make export-model", "git add -- '*.dvc' '*.gitignore' dvc.lock reports"),
+{%- if cookiecutter.include_serving %}
+        *("make serve", "make bench"),
+{%- endif %}
+{%- if cookiecutter.deployment != "none" %}
+        "make check-image",
+{%- endif %}
+{%- if cookiecutter.deployment == "kubernetes" %}
+        *("make manifests", "make deploy"),
+{%- endif %}
+{%- if cookiecutter.include_monitoring %}
+        "make loop-demo",
+{%- endif %}
+    ],
+    "Pipeline stages": [
+        f"{SLUG} {name}"
+        for name in ("make-sample", "validate", "split", "train", "evaluate", "register")
+    ],
+    "Bring your own data": [f"{SLUG} infer-schema", "make data SOURCE=", "make test"],
+    "Validation": ["git checkout data/raw/*.dvc && uv run dvc checkout"],
+    "Promotion gate and audit": ["reports/audit.jsonl", "reports/model_card.md"],
+    "DVC": ["dvc remote modify storage url", "uv run dvc plots show"],
+    "MLflow": ["uv run mlflow ui --backend-store-uri sqlite:///mlflow.db"],
+{%- if cookiecutter.include_serving %}
+    "Serving": [f"{SLUG} export-model --version", f"{SLUG} predict", "make canary-verdict"],
+    "Access": [f"{SLUG} make-key --role predict", "API_KEYS_FILE", "TLS_CERT_FILE"],
+    "Open Inference Protocol": ["/v2/models/"],
+    "Explanations": ["POST /explain"],
+    "Event-driven scoring": ["make consume", "make bench-stream"],
+{%- endif %}
+{%- if cookiecutter.include_monitoring %}
+    "The prediction log": ["make compact-log", "make trace REQUEST_ID="],
+    "Drift": ["make monitor", "--fail-on-drift", "--labels"],
+    "Live metrics and alerts": [
+        *("make check-monitoring", "make prometheus", "make alertmanager", "make webhook"),
+    ],
+    "Retraining": ["make retrain", "make retrain-branch"],
+    "The whole loop": ["make loop-demo"],
+{%- endif %}
+{%- if cookiecutter.deployment != "none" %}
+    "Team stack": ["docker compose", "deploy/compose.yaml"],
+{%- endif %}
+{%- if cookiecutter.deployment == "kubernetes" %}
+    "Kubernetes": [
+        *("make deploy", "make promote", "make rollback", "make smoke-test-cluster"),
+        f"{SLUG} render-manifests",
+    ],
+{%- endif %}
+{%- if cookiecutter.ci == "github" %}
+    "CI and CD": ["make compare-metrics", "make audit", "make scan-history"],
+{%- endif %}
+{%- if cookiecutter.deployment != "none" and cookiecutter.ci == "github" %}
+    "CD": ["make release-model", "champion-promoted"],
+{%- endif %}
+    "Telemetry": ["MLFLOW_DISABLE_TELEMETRY", "DVC_NO_ANALYTICS", "DO_NOT_TRACK"],
+    "Upgrading": ["copier update --trust", "cruft update"],
+}
+
 
 def page(site: Path, name: str) -> str:
     return (site / name / "index.html").read_text(encoding="utf-8")
@@ -45,6 +109,23 @@ def test_every_page_of_the_navigation_is_built(docs_site: Path) -> None:
     built = [name for name in files(nav) if (docs_site / Path(name).with_suffix("")).is_dir()]
     assert built == [name for name in files(nav) if name != "index.md"]
     assert (docs_site / "index.html").is_file()
+
+
+def test_the_readme_is_a_map_to_every_page() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 150
+    pages = {path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").glob("*.md")}
+    assert {link for link in pages if f"]({link})" not in readme} == set()
+
+
+def test_every_former_readme_section_s_commands_are_in_the_site(docs_site: Path) -> None:
+    texts = [path.read_text(encoding="utf-8") for path in docs_site.rglob("index.html")]
+    site = html.unescape(re.sub(r"<[^>]+>", "", "\n".join(texts)))
+    missing = {
+        section: [command for command in commands if command not in site]
+        for section, commands in FORMER_README.items()
+    }
+    assert {section: lost for section, lost in missing.items() if lost} == {}
 
 
 def test_every_params_key_is_on_the_parameters_page(docs_site: Path) -> None:
