@@ -45,7 +45,14 @@ FORMER_README: dict[str, list[str]] = {
     "Bring your own data": [f"{SLUG} infer-schema", "make data SOURCE=", "make test"],
     "Validation": ["git checkout data/raw/*.dvc && uv run dvc checkout"],
     "Promotion gate and audit": ["reports/audit.jsonl", "reports/model_card.md"],
-    "DVC": ["dvc remote modify storage url", "uv run dvc plots show"],
+    "DVC": [
+{%- if cookiecutter.dvc_remote == "local" %}
+        "dvc remote modify storage url",
+{%- else %}
+        "CHANGE-ME",
+{%- endif %}
+        "uv run dvc plots show",
+    ],
     "MLflow": ["uv run mlflow ui --backend-store-uri sqlite:///mlflow.db"],
 {%- if cookiecutter.include_serving %}
     "Serving": [f"{SLUG} export-model --version", f"{SLUG} predict", "make canary-verdict"],
