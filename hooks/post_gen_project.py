@@ -43,6 +43,7 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
             "tests/serving",
             "tests/delivery",
             "bench",
+            "docs/serving.md",
         ),
     ),
     "container": (
@@ -70,6 +71,11 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
         ),
     ),
     "github-ci": (lambda a: a["ci"] == "github", (".github",)),
+    # The docs' delivery page: CI and CD, the team stack, Kubernetes (whichever are kept).
+    "delivery-docs": (
+        lambda a: a["ci"] == "github" or a["deployment"] != "none",
+        ("docs/delivery.md",),
+    ),
     "monitoring": (
         lambda a: truthy(a["include_monitoring"]),
         (
@@ -79,6 +85,7 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
             ".github/workflows/retrain.yml",
             "bench/drift.py",
             "bench/evidently_drift.py",
+            "docs/monitoring.md",
         ),
     ),
     "spark": (
@@ -91,6 +98,7 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
             "bench/spark.py",
             "deploy/k8s/spark",
             "tests/deploy/test_spark_job.py",
+            "docs/scale-out.md",
         ),
     ),
 }

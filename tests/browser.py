@@ -3,7 +3,8 @@
 Chromium speaks the DevTools protocol over `--remote-debugging-pipe`: JSON messages ended by
 NUL, read from its fd 3 and written to its fd 4. That is enough to record every request the
 page makes (`Network.requestWillBeSent`), every one that failed (`Network.loadingFailed`),
-and to evaluate an expression in the loaded page.
+every error it logs (an uncaught exception, `console.error`, a resource the browser could not
+load), and to evaluate an expression in the loaded page.
 """
 
 from __future__ import annotations
@@ -43,12 +44,20 @@ def chromium() -> str:
 class PageVisit:
     requested: list[str] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # what the page's console shows as errors
     value: Any = None  # what the expression returned
 
 
 def visit(url: str, expression: str, profile: Path, timeout: float = 60.0) -> PageVisit:
     """Load `url` until its load event, then evaluate `expression`: a JSON-serialisable value,
     or a promise of one (for pages that render after loading)."""
+    return visit_all([url], expression, profile, timeout)[0]
+
+
+def visit_all(
+    urls: list[str], expression: str, profile: Path, timeout: float = 60.0
+) -> list[PageVisit]:
+    """`visit` each URL in turn, each in a tab of its own, with one Chromium (one start)."""
     to_browser, from_browser = os.pipe(), os.pipe()
 
     def wire_fds() -> None:  # in the child: its fd 3 reads our writes, its fd 4 writes to us
@@ -65,35 +74,53 @@ def visit(url: str, expression: str, profile: Path, timeout: float = 60.0) -> Pa
     )
     os.close(to_browser[0])
     os.close(from_browser[1])
-    session = _Session(to_browser[1], from_browser[0], time.monotonic() + timeout)
+    session = _Session(to_browser[1], from_browser[0], time.monotonic() + timeout * len(urls))
     try:
-        target = session.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        attached = session.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-        session.id = attached["sessionId"]
-        session.call("Network.enable")
-        session.call("Page.enable")
-        session.call("Page.navigate", {"url": url})
-        session.wait(lambda message: message.get("method") == "Page.loadEventFired")
-        evaluated = f"Promise.resolve({expression}).then(JSON.stringify)"
-        result = session.call(
-            "Runtime.evaluate",
-            {"expression": evaluated, "awaitPromise": True, "returnByValue": True},
-        )
-        events = session.events
-        return PageVisit(
-            requested=[
-                m["params"]["request"]["url"]
-                for m in events
-                if m.get("method") == "Network.requestWillBeSent"
-            ],
-            failed=[m["params"] for m in events if m.get("method") == "Network.loadingFailed"],
-            value=json.loads(result["result"]["value"]),
-        )
+        return [_open(session, url, expression) for url in urls]
     finally:
         browser.kill()
         browser.wait()
         os.close(to_browser[1])
         os.close(from_browser[0])
+
+
+def _open(session: _Session, url: str, expression: str) -> PageVisit:
+    session.id = None
+    target = session.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    attached = session.call("Target.attachToTarget", {"targetId": target, "flatten": True})
+    session.id = attached["sessionId"]
+    start = len(session.events)
+    for domain in ("Network", "Page", "Runtime", "Log"):
+        session.call(f"{domain}.enable")
+    session.call("Page.navigate", {"url": url})
+    session.wait(
+        lambda m: m.get("method") == "Page.loadEventFired" and m.get("sessionId") == session.id
+    )
+    evaluated = f"Promise.resolve({expression}).then(JSON.stringify)"
+    result = session.call(
+        "Runtime.evaluate",
+        {"expression": evaluated, "awaitPromise": True, "returnByValue": True},
+    )
+    events = [m for m in session.events[start:] if m.get("sessionId") == session.id]
+
+    def of(method: str) -> list[dict[str, Any]]:
+        return [m["params"] for m in events if m.get("method") == method]
+
+    exceptions = [e["exceptionDetails"] for e in of("Runtime.exceptionThrown")]
+    return PageVisit(
+        requested=[p["request"]["url"] for p in of("Network.requestWillBeSent")],
+        failed=of("Network.loadingFailed"),
+        errors=[
+            *(f"{e['text']} {e.get('exception', {}).get('description', '')}" for e in exceptions),
+            *(str(c["args"]) for c in of("Runtime.consoleAPICalled") if c["type"] == "error"),
+            *(f"{e['text']} ({e.get('url', '')})" for e in _log_errors(of("Log.entryAdded"))),
+        ],
+        value=json.loads(result["result"]["value"]),
+    )
+
+
+def _log_errors(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e["entry"] for e in entries if e["entry"]["level"] == "error"]
 
 
 class _Session:

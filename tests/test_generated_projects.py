@@ -176,7 +176,7 @@ def test_generated_project(
     workflows = sorted((project / ".github" / "workflows").glob("*.yml"))
     github = answers["ci"] == "github"
     monitoring = answers["include_monitoring"]
-    expected = {"ci.yml", "security.yml"} | ({"retrain.yml"} if monitoring else set())
+    expected = {"ci.yml", "docs.yml", "security.yml"} | ({"retrain.yml"} if monitoring else set())
     expected |= {"cd.yml"} if answers["deployment"] != "none" else set()
     assert {w.name for w in workflows} == (expected if github else set())
     assert (project / ".github" / "CODEOWNERS").is_file() == github

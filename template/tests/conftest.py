@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import yaml
 {%- if cookiecutter.scale_out == 'spark' %}
 from spark.cluster import spark_master  # noqa: F401 - one Spark cluster for the whole session
 {%- endif %}
-from support import SAMPLE, contract_file_for, project_params
+from support import ROOT, SAMPLE, contract_file_for, project_params
 
 from {{ cookiecutter.package_name }}.config import Params, load_params
 from {{ cookiecutter.package_name }}.schema import Contract
@@ -38,6 +40,22 @@ def binary_contract(tmp_path_factory: pytest.TempPathFactory) -> Contract:
 @pytest.fixture(scope="session")
 def params() -> Params:
     return Params.model_validate(project_params())
+
+
+@pytest.fixture(scope="session")
+def docs_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The docs site built as `make docs` builds it (strict: a warning fails), once."""
+    site = tmp_path_factory.mktemp("site")
+    built = subprocess.run(
+        [sys.executable, "-m", "properdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+        check=False,
+    )
+    assert built.returncode == 0, built.stderr
+    return site
 
 
 @pytest.fixture(scope="session", autouse=False)

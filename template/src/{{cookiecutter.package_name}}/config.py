@@ -179,7 +179,7 @@ class ServingParams(_Strict):
     # `compact-log` turns them into Parquet and applies `monitoring.log.retention_days`).
     prediction_log_backups: int = Field(default={% if cookiecutter.include_monitoring %}0{% else %}10{% endif %}, ge=0)
     prediction_log_queue_size: int = Field(default=10_000, ge=1)
-    # What each level costs, measured by `make bench`: the generated README.
+    # What each level costs, measured by `make bench`: docs/serving.md.
     prediction_log_durability: LogDurability = LogDurability.PROCESS
     prediction_log_on_failure: LogFailure = LogFailure.SERVE
     log_level: str = "INFO"

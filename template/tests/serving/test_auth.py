@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app as cli
 from {{ cookiecutter.package_name }}.serving import server
-from {{ cookiecutter.package_name }}.serving.app import create_app
+from {{ cookiecutter.package_name }}.serving.app import api_document, create_app
 from {{ cookiecutter.package_name }}.serving.auth import (
     KeyFileError,
     KeyRing,
@@ -268,3 +268,12 @@ def test_a_key_file_others_can_read_gets_a_warning(
     [warning] = caplog.records
     assert warning.levelno == logging.WARNING
     assert (warning.path, warning.mode) == (str(path), "0644")  # type: ignore[attr-defined]
+
+
+def test_the_docs_api_page_lists_every_route_the_service_serves(guarded_app: FastAPI) -> None:
+    """api_document (the docs' API reference) mounts the same routers, without a model."""
+
+    def operations(document: dict[str, Any]) -> set[tuple[str, str]]:
+        return {(path, method) for path, item in document["paths"].items() for method in item}
+
+    assert operations(api_document()) == operations(guarded_app.openapi())

@@ -128,6 +128,16 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     return app
 
 
+def api_document() -> dict[str, Any]:
+    """Every route's OpenAPI entry without a model (the docs' reference page, reference.py):
+    the routers create_app mounts, admin included; no contract-generated request models."""
+    app = FastAPI(title="prediction API")
+    mounted = (routes.ops, routes.scrape, routes.model, v2_routes.health, v2_routes.models)
+    for router in (*mounted, routes.admin):
+        app.include_router(router)
+    return app.openapi()
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
