@@ -28,6 +28,9 @@ command -v promtool >/dev/null || debian+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || debian+=(prometheus-alertmanager)
 # Redis: the real broker behind the generated event-driven consumer's test (FastStream).
 command -v redis-server >/dev/null || debian+=(redis-server)
+# wrk: the load generator of the template's peer benchmark (scripts/bench_peers.py, its test)
+# and of the generated `make bench`.
+command -v wrk >/dev/null || debian+=(wrk)
 # kubectl (kustomize v5) for the kubernetes answer's manifest tests comes with the machine
 # image: Debian's kubernetes-client is 1.20, too old. Without it those tests skip, saying why.
 
