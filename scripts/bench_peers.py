@@ -79,7 +79,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--project", type=Path, required=True, help="a project with a champion")
     parser.add_argument("--envs", type=Path, required=True, help="where the peers' envs go")
-    parser.add_argument("--uv", default=os.environ.get("UV") or shutil.which("uv") or "uv")
+    parser.add_argument("--uv", help="the uv that makes the peers' environments (default: on PATH)")
     parser.add_argument("--seconds", type=int, default=5, help="duration of each cell")
     parser.add_argument("--rounds", type=int, default=3, help="servers started and measured")
     parser.add_argument("--rows", type=int, default=1_000, help="records in a batch")
@@ -99,7 +99,14 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("error: wrk is not installed (scripts/system-packages.sh installs it)")
         return 1
+    # Else the project's own: its Makefile installs uv into .tools/ when none is on PATH.
+    args.uv = args.uv or shutil.which("uv") or str(args.project.resolve() / ".tools" / "bin" / "uv")
+    if set(only) - {"this", "floor"} and shutil.which(args.uv) is None:
+        print(f"error: the peers' environments are made by uv, and {args.uv} is no uv; pass --uv")
+        return 1
     os.environ.update(TELEMETRY_OFF)
+    # Set in some shells; every server would then compile its libraries at each start.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     sys.path.insert(0, str(args.project.resolve() / "bench"))
     bench = importlib.import_module("bench")  # the project's bench/bench.py: its servers, wrk
     with tempfile.TemporaryDirectory(prefix="bench-peers-") as scratch:
@@ -185,7 +192,7 @@ def _contenders(
         env = _environment(args, "mlflow", ["-r", str(model_dir / "model" / "requirements.txt")])
         rows.append(
             Row(
-                "mlflow 3 `models serve` (pre-encoded matrix)",
+                f"mlflow {_version(env, 'mlflow')} `models serve` (pre-encoded matrix)",
                 "mlflow",
                 f"{url['mlflow']}/invocations",
                 _json({"inputs": _listed(single_matrix)}),
@@ -218,7 +225,7 @@ def _contenders(
         v2 = f"{url['mlserver']}/v2/models/champion/infer"
         rows.append(
             Row(
-                "MLServer 1.7 + mlserver-sklearn (pandas codec)",
+                f"MLServer {_version(env, 'mlserver')} + mlserver-sklearn (pandas codec)",
                 "mlserver",
                 v2,
                 _json(_pandas_codec(features, single_matrix)),
@@ -241,7 +248,7 @@ def _contenders(
         env = _environment(args, "bentoml", [*BENTOML, sklearn])
         rows.append(
             Row(
-                "BentoML 1.4 (pre-encoded matrix)",
+                f"BentoML {_version(env, 'bentoml')} (pre-encoded matrix)",
                 "bentoml",
                 f"{url['bentoml']}/predict",
                 _json({"inputs": _listed(single_matrix)}),
@@ -338,11 +345,11 @@ def _report(
     print(
         f"wrk on loopback, c={CONCURRENCY}, {args.seconds} s a cell, {args.rounds} rounds, "
         f"1 worker each; a batch is {args.rows:,} records; median (range) of the rounds; "
-        "x: this service's /predict (records) median / the contender's\n"
+        "ours ÷ it: this service's /predict (records) median over the contender's\n"
     )
     print(
-        f"| contender | 1 record, c={CONCURRENCY}, req/s | x | {args.rows:,} records, "
-        f"c={CONCURRENCY}, req/s | x | cold start, s | RSS after load, MB |"
+        f"| contender | 1 record, c={CONCURRENCY}, req/s | ours ÷ it | {args.rows:,} records, "
+        f"c={CONCURRENCY}, req/s | ours ÷ it | cold start, s | RSS after load, MB |"
     )
     print("|---|---|---|---|---|---|---|")
     for row in rows:
@@ -391,8 +398,25 @@ def _environment(args: argparse.Namespace, name: str, packages: list[str]) -> Pa
     if not (env / "bin" / "python").exists():
         _sh([args.uv, "venv", "--quiet", "--python", sys.executable, str(env)])
     print(f"{name}: uv pip install {' '.join(packages)} (into {env})", flush=True)
-    _sh([args.uv, "pip", "install", "--quiet", "--python", str(env / "bin" / "python"), *packages])
+    # Compiled now, so that no peer's cold start pays for compiling its libraries.
+    python = str(env / "bin" / "python")
+    _sh([args.uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python, *packages])
     return env
+
+
+def _version(env: Path, package: str) -> str:
+    """`package`'s version installed in the peer's environment, for the table."""
+    done = subprocess.run(
+        [
+            str(env / "bin" / "python"),
+            "-c",
+            f"import importlib.metadata as m; print(m.version({package!r}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
 
 
 def _sh(command: list[str]) -> None:
@@ -426,7 +450,7 @@ def _mlserver_folder(
         "http_port": ports["mlserver"],
         "grpc_port": bench._free_port(),
         "metrics_port": bench._free_port(),
-        "parallel_workers": 1,
+        "parallel_workers": 1,  # its default: one inference process beside the HTTP server
     }
     (folder / "settings.json").write_text(json.dumps(settings))
     model = {
