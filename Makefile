@@ -73,7 +73,7 @@ bench-peers: install system-packages ## The service against mlflow, MLServer, Be
 	  $(MAKE) -C $(PEERS_DIR)/project install data pipeline export-model; \
 	fi
 	BENTOML_DO_NOT_TRACK=true $(BENCH_PROJECT)/.venv/bin/python scripts/bench_peers.py \
-	  --project $(BENCH_PROJECT) --envs $(PEERS_DIR)/envs --uv $(UV) $(PEERS_ARGS)
+	  --project $(BENCH_PROJECT) --envs $(PEERS_DIR)/envs --uv $(abspath $(UV)) $(PEERS_ARGS)
 
 release: install ## Tag the CHANGELOG's version (refused if dirty, tagged, or an answer renders nothing)
 	$(RUN) python scripts/release.py tag

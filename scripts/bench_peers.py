@@ -11,7 +11,9 @@ environment of its own (made under --envs, the project's Python):
 - BentoML 1.4 (scripts/peers/bento_service.py): the pre-encoded matrix;
 - the floor: the project's bench/floor.py, a bare FastAPI route taking the same record model.
 Each gets the most favourable body it accepts: the peers skip the contract's checks and
-encoding. Load: wrk at concurrency 8 for --seconds a cell; each round starts every server
+encoding. No server writes an access line a request (this service and the floor at
+LOG_LEVEL=WARNING, mlflow's uvicorn with UVICORN_ACCESS_LOG=false, MLServer with debug off,
+BentoML's access log off). Load: wrk at concurrency 8 for --seconds a cell; each round starts every server
 (cold start: process start to its first 200), runs every cell in a rotated order, reads the
 servers' resident memory and stops them, so the machine's noise hits all alike. Printed:
 medians and ranges over the rounds, and each peer's figure as a share of this service's.
@@ -215,8 +217,12 @@ def _contenders(
                 "-w",
                 "1",
             ],
-            # mlflow's local env manager runs its tools from the environment's bin.
-            {"PATH": f"{env / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"},
+            {
+                # mlflow's local env manager runs its tools from the environment's bin.
+                "PATH": f"{env / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+                # Its uvicorn without access lines, as this service runs here.
+                "UVICORN_ACCESS_LOG": "false",
+            },
             rows[-1],
         )
     if "mlserver" in only:
@@ -451,6 +457,7 @@ def _mlserver_folder(
         "grpc_port": bench._free_port(),
         "metrics_port": bench._free_port(),
         "parallel_workers": 1,  # its default: one inference process beside the HTTP server
+        "debug": False,  # no access line a request, as this service runs here
     }
     (folder / "settings.json").write_text(json.dumps(settings))
     model = {

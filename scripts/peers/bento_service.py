@@ -15,7 +15,8 @@ import joblib
 import numpy as np
 
 
-@bentoml.service(workers=1)
+# No access line a request, as this service runs in the benchmark (its LOG_LEVEL=WARNING).
+@bentoml.service(workers=1, logging={"access": {"enabled": False}})
 class Champion:
     def __init__(self) -> None:
         self.model: Any = joblib.load(os.environ["MODEL_FILE"])
