@@ -13,10 +13,10 @@ environment of its own (made under --envs, the project's Python):
 Each gets the most favourable body it accepts: the peers skip the contract's checks and
 encoding. No server writes an access line a request (this service and the floor at
 LOG_LEVEL=WARNING, mlflow's uvicorn with UVICORN_ACCESS_LOG=false, MLServer with debug off,
-BentoML's access log off). Load: wrk at concurrency 8 for --seconds a cell; each round starts every server
-(cold start: process start to its first 200), runs every cell in a rotated order, reads the
-servers' resident memory and stops them, so the machine's noise hits all alike. Printed:
-medians and ranges over the rounds, and each peer's figure as a share of this service's.
+BentoML's access log off). Load: wrk at concurrency 8 for --seconds a cell; each round starts
+every server (cold start: process start to its first 200), runs every cell in a rotated order,
+reads the servers' resident memory and stops them, so the machine's noise hits all alike.
+Printed: medians and ranges over the rounds, and this service's median over each contender's.
 
 Runs with the project's Python (it imports the project's bench/bench.py):
   <project>/.venv/bin/python scripts/bench_peers.py --project <project> --envs <folder>
@@ -37,7 +37,9 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -190,32 +192,20 @@ def _contenders(
     if needs_joblib:
         _export_joblib(model_dir / "model", estimator)
     sklearn = _pinned(model_dir / "model" / "requirements.txt", "scikit-learn")
+
+    def bodies(shape: Callable[[Any], dict[str, Any]]) -> tuple[bytes, bytes]:
+        """A peer's single and batch bodies, each shaped from the encoded matrix."""
+        return _json(shape(single_matrix)), _json(shape(batch_matrix))
+
     if "mlflow" in only:
         env = _environment(args, "mlflow", ["-r", str(model_dir / "model" / "requirements.txt")])
-        rows.append(
-            Row(
-                f"mlflow {_version(env, 'mlflow')} `models serve` (pre-encoded matrix)",
-                "mlflow",
-                f"{url['mlflow']}/invocations",
-                _json({"inputs": _listed(single_matrix)}),
-                _json({"inputs": _listed(batch_matrix)}),
-            )
-        )
+        label = f"mlflow {_version(env, 'mlflow')} `models serve` (pre-encoded matrix)"
+        rows.append(Row(label, "mlflow", f"{url['mlflow']}/invocations", *bodies(_inputs)))
         specs["mlflow"] = Spec(
             [
-                str(env / "bin" / "mlflow"),
-                "models",
-                "serve",
-                "-m",
-                str(model_dir / "model"),
-                "--env-manager",
-                "local",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(ports["mlflow"]),
-                "-w",
-                "1",
+                *(str(env / "bin" / "mlflow"), "models", "serve", "-m", str(model_dir / "model")),
+                *("--env-manager", "local", "-w", "1", "-h", "127.0.0.1"),
+                *("-p", str(ports["mlflow"])),
             ],
             {
                 # mlflow's local env manager runs its tools from the environment's bin.
@@ -229,49 +219,21 @@ def _contenders(
         env = _environment(args, "mlserver", [*MLSERVER, sklearn])
         folder = _mlserver_folder(scratch / "mlserver", estimator, ports, bench)
         v2 = f"{url['mlserver']}/v2/models/champion/infer"
-        rows.append(
-            Row(
-                f"MLServer {_version(env, 'mlserver')} + mlserver-sklearn (pandas codec)",
-                "mlserver",
-                v2,
-                _json(_pandas_codec(features, single_matrix)),
-                _json(_pandas_codec(features, batch_matrix)),
-            )
-        )
-        rows.append(
-            Row(
-                "MLServer, pre-encoded FP64 tensor",
-                "mlserver",
-                v2,
-                _json(_tensor(single_matrix)),
-                _json(_tensor(batch_matrix)),
-            )
-        )
+        label = f"MLServer {_version(env, 'mlserver')} + mlserver-sklearn (pandas codec)"
+        rows.append(Row(label, "mlserver", v2, *bodies(partial(_pandas_codec, features))))
+        rows.append(Row("MLServer, pre-encoded FP64 tensor", "mlserver", v2, *bodies(_tensor)))
         specs["mlserver"] = Spec(
             [str(env / "bin" / "mlserver"), "start", str(folder)], {}, rows[-1]
         )
     if "bentoml" in only:
         env = _environment(args, "bentoml", [*BENTOML, sklearn])
-        rows.append(
-            Row(
-                f"BentoML {_version(env, 'bentoml')} (pre-encoded matrix)",
-                "bentoml",
-                f"{url['bentoml']}/predict",
-                _json({"inputs": _listed(single_matrix)}),
-                _json({"inputs": _listed(batch_matrix)}),
-            )
-        )
+        label = f"BentoML {_version(env, 'bentoml')} (pre-encoded matrix)"
+        rows.append(Row(label, "bentoml", f"{url['bentoml']}/predict", *bodies(_inputs)))
         specs["bentoml"] = Spec(
             [
-                str(env / "bin" / "bentoml"),
-                "serve",
-                "bento_service:Champion",
-                "--working-dir",
-                str(PEERS),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(ports["bentoml"]),
+                *(str(env / "bin" / "bentoml"), "serve", "bento_service:Champion"),
+                *("--working-dir", str(PEERS), "--host", "127.0.0.1"),
+                *("--port", str(ports["bentoml"])),
             ],
             {"MODEL_FILE": str(estimator)},
             rows[-1],
@@ -486,6 +448,10 @@ def _json(value: Any) -> bytes:
 def _listed(matrix: Any) -> list[list[float | None]]:
     # JSON has no NaN: a missing value goes as null.
     return [[None if v != v else float(v) for v in row] for row in matrix.tolist()]
+
+
+def _inputs(matrix: Any) -> dict[str, Any]:
+    return {"inputs": _listed(matrix)}
 
 
 def _tensor(matrix: Any) -> dict[str, Any]:

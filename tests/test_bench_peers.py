@@ -51,7 +51,16 @@ def test_the_runner_measures_this_service_and_the_floor(demo: Demo, tmp_path: Pa
 def test_a_contender_it_does_not_know_is_refused(demo: Demo, tmp_path: Path) -> None:
     python = str(demo.project / ".venv" / "bin" / "python")
     done = sh(
-        [python, SCRIPT, "--project", str(demo.project), "--envs", str(tmp_path), "--only", "seldon"],
+        [
+            python,
+            SCRIPT,
+            "--project",
+            str(demo.project),
+            "--envs",
+            str(tmp_path),
+            "--only",
+            "seldon",
+        ],
         tmp_path,
         check=False,
     )
