@@ -93,7 +93,7 @@ def main() -> int:
     args = parser.parse_args()
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(only) - set(CONTENDERS))
-    if unknown or THIS not in _servers(only):
+    if unknown or "this" not in only:
         print(f"error: --only takes {', '.join(CONTENDERS)} and must name `this`; got {args.only}")
         return 2
     model_dir = args.project.resolve() / "models" / "champion"
@@ -120,10 +120,6 @@ def main() -> int:
         loads.append(os.getloadavg()[0])
     _report(rows, results, args, loads)
     return 0
-
-
-def _servers(only: list[str]) -> set[str]:
-    return {THIS if name == "this" else name for name in only}
 
 
 def _contenders(
@@ -165,8 +161,8 @@ def _contenders(
             _json(_v2(bench, model, columns)),
         ),
     ]
-    python = [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1"]
-    uvicorn = (*python, "--workers", "1", "--no-access-log")
+    uvicorn = [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1"]
+    uvicorn += ["--workers", "1", "--no-access-log"]
     specs = {
         THIS: Spec(
             [*uvicorn, f"{_package(bench)}.serving.app:create_app", "--port", str(ports[THIS])],
