@@ -81,6 +81,18 @@ OPTIONAL_PARTS: dict[str, tuple[Callable[[Answers], bool], tuple[str, ...]]] = {
             "bench/evidently_drift.py",
         ),
     ),
+    "spark": (
+        lambda a: a["scale_out"] == "spark",
+        (
+            "src/{package}/spark",
+            "src/{package}/monitoring/spark.py",
+            "tests/spark",
+            "tests/monitoring/test_spark.py",
+            "bench/spark.py",
+            "deploy/k8s/spark",
+            "tests/deploy/test_spark_job.py",
+        ),
+    ),
 }
 
 

@@ -28,6 +28,8 @@ command -v promtool >/dev/null || debian+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || debian+=(prometheus-alertmanager)
 # Redis: the real broker behind the generated event-driven consumer's test (FastStream).
 command -v redis-server >/dev/null || debian+=(redis-server)
+# Java for the spark answer's tests: a standalone Spark cluster on loopback (Spark 4: Java 17+).
+command -v java >/dev/null || debian+=(openjdk-17-jre-headless)
 # wrk: the load generator of the template's peer benchmark (scripts/bench_peers.py, its test)
 # and of the generated `make bench`.
 command -v wrk >/dev/null || debian+=(wrk)

@@ -193,6 +193,8 @@ def is_valid(answers: Mapping[str, Any]) -> bool:
     """The one place that prunes combinations copier.yml refuses (its validators say why)."""
     if answers["include_monitoring"] and not answers["include_serving"]:
         return False
+    if answers["scale_out"] == "spark" and not answers["include_serving"]:
+        return False
     return not (answers["deployment"] != "none" and not answers["include_serving"])
 
 
@@ -235,11 +237,11 @@ def matrix() -> list[dict[str, Any]]:
     oldest, *newer = sorted(values["python_version"], key=lambda v: tuple(map(int, v.split("."))))
     needs = [
         {"python_version": oldest, "include_serving": serving, "include_monitoring": monitoring}
-        | {"deployment": "docker" if serving else "none"}
+        | {"deployment": "docker" if serving else "none", "scale_out": "none"}
         for serving, monitoring in itertools.product([True, False], repeat=2)
     ]
     fullest = {"include_serving": True, "include_monitoring": True, "deployment": "kubernetes"}
-    needs += [{"python_version": version} | fullest for version in newer]
+    needs += [{"python_version": version, "scale_out": "none"} | fullest for version in newer]
     chosen = [dict(defaults())]
     uncovered -= pairs(chosen[0])
     for need in needs:

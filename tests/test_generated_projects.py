@@ -58,10 +58,16 @@ def runs_its_code(answers: dict[str, Any]) -> bool:
     them. The smaller codes differ from it by what the answers leave out, which is
     code-dependent, not Python-dependent: the oldest Python runs each of them. The kubernetes
     answer adds only the manifest renderer and its tests (kustomize and YAML, through a
-    subprocess): nothing there depends on the Python, and the newer Pythons run it.
+    subprocess): nothing there depends on the Python, and the newer Pythons run it. The spark
+    answer's code runs in no row: test_grow.py's grown project (the oldest Python, every part
+    on, spark included) is installed and linted there, and runs the tests spark adds, its
+    standalone cluster started once; the rest of that code is the fullest code, which the newer
+    Pythons run. is_fullest leaves spark out.
     """
     versions = QUESTIONS["python_version"]["choices"]
     oldest = min(versions, key=lambda version: tuple(map(int, version.split("."))))
+    if answers["scale_out"] == "spark":
+        return False  # test_grow.py's fullest project runs it (see the docstring)
     if answers["python_version"] == oldest:
         return bool(answers["deployment"] != "kubernetes")
     return bool(is_fullest(answers))
@@ -204,6 +210,15 @@ def test_generated_project(
     assert (project / "tests" / "monitoring").is_dir() == monitoring
     assert (project / "monitoring" / "prometheus.yml").is_file() == monitoring
     assert (project / "bench" / "drift.py").is_file() == monitoring
+    spark = answers["scale_out"] == "spark"
+    assert (project / "src" / recorded["package_name"] / "spark").is_dir() == spark
+    assert (project / "tests" / "spark").is_dir() == spark
+    assert (project / "bench" / "spark.py").is_file() == spark
+    kubernetes = answers["deployment"] == "kubernetes"
+    assert (project / "deploy" / "k8s" / "spark").is_dir() == (spark and kubernetes)
+    if github:
+        ci_workflow = (project / ".github" / "workflows" / "ci.yml").read_text()
+        assert ("actions/setup-java@" in ci_workflow) == spark
 
     early = run(["make", "pipeline"], project, check=False)
     assert early.returncode != 0

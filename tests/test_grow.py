@@ -18,8 +18,18 @@ import pytest
 from blueprint import BIN, SKIP_LOCK, commit_all, copier_copy, run, snapshot_template, tree
 
 VERSION = "v0.1.0"
-SMALLEST = {"include_serving": False, "include_monitoring": False, "deployment": "none"}
-FULLEST = {"include_serving": True, "include_monitoring": True, "deployment": "kubernetes"}
+SMALLEST = {
+    "include_serving": False,
+    "include_monitoring": False,
+    "deployment": "none",
+    "scale_out": "none",
+}
+FULLEST = {
+    "include_serving": True,
+    "include_monitoring": True,
+    "deployment": "kubernetes",
+    "scale_out": "spark",
+}
 UPDATE = ["copier", "update", "--trust", "--defaults"]
 # The fresh render made before each update filled uv's cache with what the update's locks need.
 OFFLINE = {"UV_OFFLINE": "1"}
@@ -101,20 +111,23 @@ def test_the_smallest_project_grows_to_the_fullest_by_its_answers(tmp_path: Path
     run([str(BIN / "uv"), "lock", "--locked", "--offline"], project)  # what CI's install checks
     assert opt_in_lines(message) == set(), "the message offers parts the project already has"
 
-    # The fullest code on the oldest Python, kubernetes included, runs nowhere else in the suite
-    # (test_generated_projects.runs_its_code): lint all of it, the team's module too, and run
-    # the tests of what kubernetes adds (the manifests and `render-manifests`). Its other tests
-    # are the default project's, which `make demo` runs on this Python: the whole `make test`
-    # took 84 s here, these 7 s.
+    # The fullest code on the oldest Python, kubernetes and spark included, runs nowhere else in
+    # the suite (test_generated_projects.runs_its_code): lint all of it, the team's module too,
+    # and run the tests of what kubernetes and spark add (the manifests, `render-manifests`,
+    # the nightly Spark job; `--engine spark` on a standalone cluster against the one-process
+    # commands). Its other tests are the default project's, which `make demo` runs on this
+    # Python: the whole `make test` took 84 s here, the kubernetes tests 7 s.
     run(["make", "install"], project)
     run(["make", "lint"], project)
-    run(["make", "test"], project, env={"PYTEST_ADDOPTS": "tests/deploy"})
+    added = "tests/deploy tests/spark tests/monitoring/test_spark.py tests/serving/test_batch.py"
+    run(["make", "test"], project, env={"PYTEST_ADDOPTS": added})
 
 
 # Answers that turn parts off, and the opt-in lines the message after the update prints then.
 TURNED_OFF: dict[str, tuple[dict[str, Any], set[str]]] = {
     "monitoring": ({"include_monitoring": False}, {"-d include_monitoring=true"}),
     "deployment": ({"deployment": "none"}, {"-d deployment=docker", "-d deployment=kubernetes"}),
+    "spark": ({"scale_out": "none"}, {"-d scale_out=spark"}),
     "everything": (
         SMALLEST,
         {
@@ -122,6 +135,7 @@ TURNED_OFF: dict[str, tuple[dict[str, Any], set[str]]] = {
             "-d include_serving=true -d include_monitoring=true",
             "-d include_serving=true -d deployment=docker",
             "-d include_serving=true -d deployment=kubernetes",
+            "-d include_serving=true -d scale_out=spark",
             # All of them: the very line the test above grows a project with.
             " ".join(as_flags(FULLEST)),
         },

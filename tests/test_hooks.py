@@ -46,6 +46,7 @@ def answers(**overrides: object) -> dict[str, object]:
         "include_serving": True,
         "include_monitoring": True,
         "deployment": "kubernetes",
+        "scale_out": "spark",
     }
     return {**base, "ci": "github", **overrides}
 
@@ -54,12 +55,19 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
     hook = load_hook()
     assert hook.unwanted(answers()) == []
     nothing = answers(
-        include_serving="false", include_monitoring="false", deployment="none", ci="none"
+        include_serving="false",
+        include_monitoring="false",
+        deployment="none",
+        ci="none",
+        scale_out="none",
     )
     assert hook.unwanted(nothing) == [
         "src/credit_risk/delivery/manifests.py",
+        "src/credit_risk/monitoring/spark.py",
         "src/credit_risk/delivery/slots.py",
         "tests/serving/test_v2_kserve.py",
+        "tests/monitoring/test_spark.py",
+        "tests/deploy/test_spark_job.py",
         ".github/workflows/retrain.yml",
         "tests/delivery/test_slots.py",
         "src/credit_risk/monitoring",
@@ -67,21 +75,35 @@ def test_each_optional_part_is_removed_when_left_out_and_only_then() -> None:
         ".github/workflows/cd.yml",
         "bench/evidently_drift.py",
         "src/credit_risk/serving",
+        "src/credit_risk/spark",
         "bench/check_image.py",
         "deploy/compose.yaml",
         "tests/monitoring",
+        "deploy/k8s/spark",
         "tests/delivery",
         "bench/drift.py",
+        "bench/spark.py",
         "tests/serving",
         ".dockerignore",
         "deploy/kserve",
         "deploy/stack",
         "tests/deploy",
+        "tests/spark",
         "Dockerfile",
         "deploy/k8s",
         "monitoring",
         ".github",
         "bench",
+    ]
+    # The Spark part owns its modules inside the monitoring and kubernetes parts' folders.
+    assert hook.unwanted(answers(scale_out="none")) == [
+        "src/credit_risk/monitoring/spark.py",
+        "tests/monitoring/test_spark.py",
+        "tests/deploy/test_spark_job.py",
+        "src/credit_risk/spark",
+        "deploy/k8s/spark",
+        "bench/spark.py",
+        "tests/spark",
     ]
     # The monitoring part owns its benchmarks inside the serving part's folder.
     assert hook.unwanted(answers(include_monitoring="false")) == [

@@ -32,6 +32,7 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
         "include_monitoring": True,
         "dvc_remote": "s3",
         "deployment": "kubernetes",
+        "scale_out": "spark",
         "description": "Price homes, fairly.",
     },
     "proprietary-azure": {

@@ -55,6 +55,7 @@ def test_every_question_has_help_type_and_default() -> None:
         "ci",
         "dvc_remote",
         "deployment",
+        "scale_out",
     }
     assert required <= set(QUESTIONS)
     for name, spec in QUESTIONS.items():

@@ -58,7 +58,13 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         {"include_serving": False, "include_monitoring": False, "deployment": "kubernetes"},
         # The answers that work are named: `copier update -d include_serving=false` meets this.
         "deployment 'kubernetes' needs include_serving: there is no service to deploy. To leave"
-        " the service out, answer include_monitoring=false and deployment=none too",
+        " the service out, answer include_monitoring=false, deployment=none and scale_out=none"
+        " too",
+    ),
+    "spark-without-serving": (
+        {"include_serving": False, "include_monitoring": False, "deployment": "none"}
+        | {"scale_out": "spark"},
+        "scale_out 'spark' needs include_serving: Spark scores with the exported model",
     ),
 }
 

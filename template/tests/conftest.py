@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
+{%- if cookiecutter.scale_out == 'spark' %}
+from spark.cluster import spark_master  # noqa: F401 - one Spark cluster for the whole session
+{%- endif %}
 from support import SAMPLE, contract_file_for, project_params
 
 from {{ cookiecutter.package_name }}.config import Params, load_params

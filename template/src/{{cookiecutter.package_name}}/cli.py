@@ -18,6 +18,9 @@ from .delivery.cli import app as delivery_app
 {%- if cookiecutter.include_monitoring %}
 from .monitoring.cli import app as monitoring_app
 {%- endif %}
+{%- if cookiecutter.scale_out == 'spark' %}
+from .spark import Engine, EngineOption, MasterOption, SparkError
+{%- endif %}
 
 app = typer.Typer(
     help="{{ cookiecutter.project_name }}: data, validation, training, evaluation, registry.",
@@ -129,9 +132,18 @@ def import_data(
 
 
 @app.command()
-def validate(params_file: ParamsOption = Path("params.yaml")) -> None:
+def validate(
+    params_file: ParamsOption = Path("params.yaml"),
+{%- if cookiecutter.scale_out == 'spark' %}
+    engine: EngineOption = Engine.LOCAL,
+    master: MasterOption = None,
+    data: Annotated[
+        str | None, typer.Option(help="The table to check, any path Spark reads; default data.raw.")
+    ] = None,
+{%- endif %}
+) -> None:
     """Check the raw data against the contract; write reports/validation.{json,md}."""
-    with expected_errors():
+    with expected_errors({% if cookiecutter.scale_out == 'spark' %}SparkError{% endif %}):
         from .config import load_params
         from .data import read_table
         from .schema import Contract
@@ -144,9 +156,21 @@ def validate(params_file: ParamsOption = Path("params.yaml")) -> None:
 
         params = load_params(params_file)
         contract = Contract.load(params.data.contract)
-        table = read_table(params.data.raw)
         quiet_great_expectations()
+{%- if cookiecutter.scale_out == 'spark' %}
+        if engine is Engine.SPARK:
+            from .spark.validation import validate_on_spark
+
+            table_path = data or str(params.data.raw)
+            report = validate_on_spark(table_path, contract, params.validation, master)
+        else:
+            report = validate_table(
+                read_table(params.data.raw), contract, params.validation, str(params.data.raw)
+            )
+{%- else %}
+        table = read_table(params.data.raw)
         report = validate_table(table, contract, params.validation, str(params.data.raw))
+{%- endif %}
         write_reports(report, REPORTS)
         if not report.success:
             typer.echo(f"error: {failure_message(report)}", err=True)
@@ -366,23 +390,54 @@ def export_model(
 
 @app.command()
 def predict(
-    input_path: Annotated[Path, typer.Argument(help="CSV or Parquet file with the features.")],
-    output_path: Annotated[Path, typer.Argument(help="Parquet file to write.")],
+    input_path: Annotated[
+        Path, typer.Argument(help="CSV or Parquet file (a folder of them with --engine spark).")
+    ],
+    output_path: Annotated[
+        Path, typer.Argument(help="Parquet file to write (a folder with --engine spark).")
+    ],
     model_dir: Annotated[
         Path, typer.Option(help="Exported model folder (make export-model).")
     ] = Path("models/champion"),
+    rejects: Annotated[
+        Path | None,
+        typer.Option(help="Where refused rows go, with the reason; default OUT's name + -rejects."),
+    ] = None,
+{%- if cookiecutter.scale_out == 'spark' %}
+    engine: EngineOption = Engine.LOCAL,
+    master: MasterOption = None,
+{%- endif %}
 ) -> None:
-    """Score a file with the exported model: inputs + prediction (+ probabilities) as Parquet."""
-    with expected_errors():
-        from .serving.batch import predict_file
-        from .serving.model_store import ModelLoadError
+    """Score a file with the exported model: inputs + prediction (+ probabilities) as Parquet.
 
+    Rows the service's contract checks refuse are not scored: they go to the rejects output
+    with the reason, as the API's 422 would give it (`serving.unknown_categories` applies)."""
+    with expected_errors():
+        from .serving.batch import predict_file, rejects_path
+        from .serving.model_store import ModelLoadError
+        from .serving.settings import SettingsError, load_settings
+
+        refused_to = rejects or rejects_path(output_path)
         try:
-            rows = predict_file(input_path, output_path, model_dir)
-        except ModelLoadError as exc:
+            policy = load_settings().unknown_categories
+{%- if cookiecutter.scale_out == 'spark' %}
+            if engine is Engine.SPARK:
+                from .spark.scoring import predict_on_spark
+
+                rows, refused = predict_on_spark(
+                    str(input_path), str(output_path), str(refused_to), model_dir, policy, master
+                )
+            else:
+                rows, refused = predict_file(input_path, output_path, model_dir, policy, refused_to)
+{%- else %}
+            rows, refused = predict_file(input_path, output_path, model_dir, policy, refused_to)
+{%- endif %}
+        except (ModelLoadError, SettingsError{% if cookiecutter.scale_out == 'spark' %}, SparkError{% endif %}) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         typer.echo(f"scored {rows} rows with {model_dir} into {output_path}")
+        if refused:
+            typer.echo(f"refused {refused} rows (the reason per row) into {refused_to}", err=True)
 
 
 @app.command("make-key")

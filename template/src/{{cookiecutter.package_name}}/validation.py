@@ -25,6 +25,19 @@ BOOLEAN_TYPES = ["bool", "boolean", *INTEGER_TYPES]
 
 
 @dataclass(frozen=True)
+class TypeNames:
+    """What the engine calls the contract's column types (GX checks the engine's own names)."""
+
+    integer: list[str]
+    floating: list[str]
+    string: list[str]
+    boolean: list[str]
+
+
+PANDAS_TYPES = TypeNames(INTEGER_TYPES, FLOAT_TYPES, STRING_TYPES, BOOLEAN_TYPES)
+
+
+@dataclass(frozen=True)
 class CheckResult:
     expectation: str
     column: str | None
@@ -45,7 +58,9 @@ class ValidationReport:
         return [check for check in self.checks if not check.success]
 
 
-def build_expectations(contract: Contract, params: ValidationParams) -> list[Any]:
+def build_expectations(
+    contract: Contract, params: ValidationParams, types: TypeNames = PANDAS_TYPES
+) -> list[Any]:
     """The contract and the validation parameters as a list of GX expectations, in check order."""
     import great_expectations.expectations as gxe
 
@@ -64,8 +79,8 @@ def build_expectations(contract: Contract, params: ValidationParams) -> list[Any
             gxe.ExpectColumnValuesToBeUnique(column=contract.id),
         ]
     for column in contract.described:
-        expectations += _column_expectations(column, params)
-    expectations += _target_expectations(contract)
+        expectations += _column_expectations(column, params, types)
+    expectations += _target_expectations(contract, types)
     for name, (low, high) in params.mean_bounds.items():
         expectations.append(
             gxe.ExpectColumnMeanToBeBetween(column=name, min_value=low, max_value=high)
@@ -78,20 +93,20 @@ def _numeric_columns(contract: Contract) -> list[Column]:
     return [c for c in contract.described if c.type in numeric]
 
 
-def _column_expectations(column: Column, params: ValidationParams) -> list[Any]:
+def _column_expectations(column: Column, params: ValidationParams, types: TypeNames) -> list[Any]:
     import great_expectations.expectations as gxe
 
     name = column.name
     expectations: list[Any] = []
     if column.type is ColumnType.NUMERIC:
-        type_list = INTEGER_TYPES + FLOAT_TYPES
+        type_list = types.integer + types.floating
     elif column.type is ColumnType.INTEGER:
         # A missing value turns an integer column into floats when read from CSV.
-        type_list = INTEGER_TYPES + (FLOAT_TYPES if column.nullable else [])
+        type_list = types.integer + (types.floating if column.nullable else [])
     elif column.type in (ColumnType.CATEGORICAL, ColumnType.TEXT):
-        type_list = STRING_TYPES
+        type_list = types.string
     else:
-        type_list = BOOLEAN_TYPES
+        type_list = types.boolean
     expectations.append(gxe.ExpectColumnValuesToBeInTypeList(column=name, type_list=type_list))
     if not column.nullable:
         expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
@@ -116,7 +131,7 @@ def _column_expectations(column: Column, params: ValidationParams) -> list[Any]:
     return expectations
 
 
-def _target_expectations(contract: Contract) -> list[Any]:
+def _target_expectations(contract: Contract, types: TypeNames) -> list[Any]:
     import great_expectations.expectations as gxe
 
     target = contract.target
@@ -124,7 +139,7 @@ def _target_expectations(contract: Contract) -> list[Any]:
     if target.kind is TaskKind.REGRESSION:
         expectations.append(
             gxe.ExpectColumnValuesToBeInTypeList(
-                column=target.name, type_list=INTEGER_TYPES + FLOAT_TYPES
+                column=target.name, type_list=types.integer + types.floating
             )
         )
         if target.min is not None or target.max is not None:
@@ -144,14 +159,31 @@ def _target_expectations(contract: Contract) -> list[Any]:
 def validate_table(
     table: pd.DataFrame, contract: Contract, params: ValidationParams, source: str
 ) -> ValidationReport:
+    expectations = build_expectations(contract, params)
+    frame = _with_object_strings(table)
+    columns = list(table.columns)
+    return run_suite("pandas", frame, len(table), columns, expectations, contract, source)
+
+
+def run_suite(
+    engine: str,
+    frame: Any,
+    rows: int,
+    columns: list[str],
+    expectations: list[Any],
+    contract: Contract,
+    source: str,
+) -> ValidationReport:
+    """The suite on `frame`, a DataFrame of GX's `engine` data source (pandas or spark)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    expectations = build_expectations(contract, params)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    sources = context.data_sources
+    add_source = sources.add_spark if engine == "spark" else sources.add_pandas
     batch = (
-        context.data_sources.add_pandas("raw")
+        add_source("raw")
         .add_dataframe_asset("table")
         .add_batch_definition_whole_dataframe("whole_table")
     )
@@ -161,17 +193,15 @@ def validate_table(
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="contract", data=batch, suite=suite)
     )
-    run = definition.run(
-        batch_parameters={"dataframe": _with_object_strings(table)}, result_format="SUMMARY"
-    )
+    run = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
     order = {expectation.id: i for i, expectation in enumerate(suite.expectations)}
     results = sorted(run.results, key=lambda result: order.get(_expectation_id(result), len(order)))
     checks = [_check(result, contract.pii) for result in results]
     return ValidationReport(
         data=source,
-        rows=len(table),
+        rows=rows,
         success=all(check.success for check in checks),
-        checks=_drop_consequential_failures(checks, set(table.columns)),
+        checks=_drop_consequential_failures(checks, set(columns)),
     )
 
 

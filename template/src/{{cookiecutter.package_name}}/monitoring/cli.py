@@ -10,6 +10,9 @@ from typing import Annotated
 import typer
 
 from ..console import ParamsOption, expected_errors
+{%- if cookiecutter.scale_out == 'spark' %}
+from ..spark import Engine, EngineOption, MasterOption, SparkError
+{%- endif %}
 from .trigger import Reason
 
 app = typer.Typer()
@@ -80,6 +83,14 @@ def monitor(
         "models/champion"
     ),
     params_file: ParamsOption = Path("params.yaml"),
+{%- if cookiecutter.scale_out == 'spark' %}
+    engine: EngineOption = Engine.LOCAL,
+    master: MasterOption = None,
+    log: Annotated[
+        str | None,
+        typer.Option(help="Spark: the log's Parquet rows, any path Spark reads (a glob too)."),
+    ] = None,
+{%- endif %}
 ) -> None:
     """Drift of the champion's features, predictions and (with --labels) metrics over a
     window of the prediction log (default: the last monitoring.drift.window_hours)."""
@@ -90,16 +101,23 @@ def monitor(
     from .reference import LineageError
     from .report import VERDICTS, write_reports
 
-    with expected_errors(LineageError, LogError, ModelLoadError, OSError):
+    with expected_errors(LineageError, LogError, ModelLoadError, OSError{% if cookiecutter.scale_out == 'spark' %}, SparkError{% endif %}):
         params = load_params(params_file)
-        report = run_monitor(
-            params,
-            model_dir,
-            since=_moment(since, "--since"),
-            until=_moment(until, "--until"),
-            last=last,
-            labels=labels,
-        )
+        start, end = _moment(since, "--since"), _moment(until, "--until")
+{%- if cookiecutter.scale_out == 'spark' %}
+        if engine is Engine.SPARK:
+            from .spark import monitor_on_spark
+
+            if last is not None or labels is not None:
+                raise SparkError("--last and --labels run on one machine: drop --engine spark")
+            report = monitor_on_spark(params, model_dir, log, since=start, until=end, master=master)
+        else:
+            report = run_monitor(
+                params, model_dir, since=start, until=end, last=last, labels=labels
+            )
+{%- else %}
+        report = run_monitor(params, model_dir, since=start, until=end, last=last, labels=labels)
+{%- endif %}
         paths = write_reports(report, out_dir)
     window = report["window"]
     typer.echo(

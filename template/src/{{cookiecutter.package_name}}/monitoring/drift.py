@@ -109,6 +109,11 @@ class DriftAccumulator:
         for name, counts in self.columns.items():
             counts.update(chunk[name])
 
+    def merge(self, other: DriftAccumulator) -> None:
+        """Add the counts of `other`, an accumulator of the same reference (another part)."""
+        for name, counts in self.columns.items():
+            counts.merge(other.columns[name])  # type: ignore[arg-type]
+
     def results(self) -> list[FeatureDrift]:
         return [counts.result(name) for name, counts in self.columns.items()]
 
@@ -183,6 +188,12 @@ class _Numeric:
         slot = 2 * index + equal
         self.counts += np.bincount(slot, minlength=len(self.counts))
         self.sums += np.bincount(slot, weights=present, minlength=len(self.sums))
+
+    def merge(self, other: _Numeric) -> None:
+        self.counts += other.counts
+        self.sums += other.sums
+        self.missing += other.missing
+        self.total += other.total
 
     def result(self, name: str) -> FeatureDrift:
         n, m = int(self.reference_cumulative[-1]) if len(self.values) else 0, int(self.counts.sum())
@@ -317,6 +328,11 @@ class _Categorical:
         self.current.update(counts)
         self.total += len(series)
         self.missing += len(series) - sum(counts.values())
+
+    def merge(self, other: _Categorical) -> None:
+        self.current.update(other.current)
+        self.total += other.total
+        self.missing += other.missing
 
     def result(self, name: str) -> FeatureDrift:
         params = self.params

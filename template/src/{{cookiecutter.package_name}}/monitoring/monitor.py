@@ -9,7 +9,7 @@ pass, and the task kind's metrics (evaluate.py's) are set beside the champion's 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,30 +38,80 @@ def monitor(
     labels: Path | None = None,
 ) -> dict[str, Any]:
     """The drift report as a JSON-ready dict (see report.py for its renderings)."""
-    drift = params.monitoring.drift
-    if since is None and until is None and last is None:
-        since = datetime.now(UTC) - timedelta(hours=drift.window_hours)
-    reference = load_reference(model_dir, params)
-    contract = reference.contract
-    features = DriftAccumulator(reference.table, contract.features, drift)
-    predictions = _PredictionChecks(reference, model_dir, drift)
+    since = default_since(params, since, until, last)
+    counts = DriftCounts.start(params, model_dir)
+    contract = counts.reference.contract
     concept = _LabelJoin(labels, contract) if labels is not None else None
     log = params.monitoring.log
     # Rotated JSONL segments become Parquet first (faster to read), and the retention applies.
     compact(log.directory, contract, log.retention_days)
     window = read_log(log.directory, contract, since=since, until=until, last=last)
     for chunk in window.chunks():
-        served = chunk[chunk["model_version"].astype(str) == reference.version]
-        features.update(served)
-        predictions.update(served)
+        served = chunk[chunk["model_version"].astype(str) == counts.reference.version]
+        counts.update(served)
         if concept is not None:
             concept.update(chunk, served)
-    rows = window.versions.get(reference.version, 0)
-    checks = [_feature_entry(r, "feature") for r in features.results()]
-    checks += predictions.entries()
+    summary = {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "last": last,
+        "requests": window.requests,
+        "corrupt_lines": window.corrupt_lines,
+    }
+    concept_parts = concept.report(counts.reference, params) if concept is not None else None
+    return drift_report(counts, summary, window.versions, concept_parts)
+
+
+def default_since(
+    params: Params, since: datetime | None, until: datetime | None, last: int | None
+) -> datetime | None:
+    """No window given: the last monitoring.drift.window_hours."""
+    if since is None and until is None and last is None:
+        return datetime.now(UTC) - timedelta(hours=params.monitoring.drift.window_hours)
+    return since
+
+
+@dataclass
+class DriftCounts:
+    """What a window is counted into: the champion's features and predictions against its
+    reference. Counted in parts (chunks, or a cluster's partitions) and merged."""
+
+    reference: Reference
+    features: DriftAccumulator
+    predictions: _PredictionChecks
+
+    @classmethod
+    def start(cls, params: Params, model_dir: Path) -> DriftCounts:
+        reference = load_reference(model_dir, params)
+        drift = params.monitoring.drift
+        features = DriftAccumulator(reference.table, reference.contract.features, drift)
+        return cls(reference, features, _PredictionChecks(reference, model_dir, drift))
+
+    def update(self, served: pd.DataFrame) -> None:
+        """Count rows the champion served."""
+        self.features.update(served)
+        self.predictions.update(served)
+
+    def merge(self, other: DriftCounts) -> None:
+        self.features.merge(other.features)
+        self.predictions.merge(other.predictions)
+
+
+def drift_report(
+    counts: DriftCounts,
+    window: dict[str, Any],
+    versions: dict[str, int],
+    concept: tuple[dict[str, Any], dict[str, Any]] | None,
+) -> dict[str, Any]:
+    """The statistics and the verdict from the counts; `window` says which window it was."""
+    reference = counts.reference
+    drift = counts.features.params
+    rows = versions.get(reference.version, 0)
+    checks = [_feature_entry(r, "feature") for r in counts.features.results()]
+    checks += counts.predictions.entries()
     concept_report = None
     if concept is not None:
-        concept_report, concept_entry = concept.report(reference, params)
+        concept_report, concept_entry = concept
         checks.append(concept_entry)
     checks.sort(key=_order)
     drifted = [c["name"] for c in checks if c["kind"] == "feature" and c["status"] == "drift"]
@@ -80,15 +130,12 @@ def monitor(
             "data_hash": reference.metadata.get("data_hash"),
         },
         "window": {
-            "since": since.isoformat() if since else None,
-            "until": until.isoformat() if until else None,
-            "last": last,
-            "requests": window.requests,
+            **{key: window[key] for key in ("since", "until", "last", "requests")},
             "rows": rows,
-            "corrupt_lines": window.corrupt_lines,
+            "corrupt_lines": window["corrupt_lines"],
             "other_versions": {
                 version: count
-                for version, count in sorted(window.versions.items())
+                for version, count in sorted(versions.items())
                 if version != reference.version
             },
         },
@@ -134,6 +181,11 @@ class _PredictionChecks:
         self.shares = DriftAccumulator(frame, [column], params)
         self.confidence_sum = 0.0
         self.rows = 0
+
+    def merge(self, other: _PredictionChecks) -> None:
+        self.shares.merge(other.shares)
+        self.confidence_sum += other.confidence_sum
+        self.rows += other.rows
 
     def update(self, chunk: pd.DataFrame) -> None:
         self.shares.update(chunk)
