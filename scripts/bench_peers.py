@@ -270,8 +270,8 @@ def _run(
             shift = round_ * len(cells) // args.rounds  # each round begins elsewhere
             for row, kind, body in cells[shift:] + cells[:shift]:
                 cell = bench._wrk(row.url, body, CONCURRENCY, args.seconds)
-                results.rate.setdefault((row.label, kind), []).append(cell.requests_per_s)
                 key = (row.label, kind)
+                results.rate.setdefault(key, []).append(cell.requests_per_s)
                 results.errors[key] = results.errors.get(key, 0) + cell.errors
             for name, server in servers.items():  # after the load: every process of the server
                 tree = bench._process_tree(server.process.pid)
@@ -300,7 +300,7 @@ def _report(
     rows: list[Row], results: Results, args: argparse.Namespace, loads: list[float]
 ) -> None:
     ours = {
-        kind: _median(results.rate[f"{THIS}, /predict (records)", kind])
+        kind: statistics.median(results.rate[f"{THIS}, /predict (records)", kind])
         for kind in ("single", "batch")
     }
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -325,7 +325,7 @@ def _report(
                 continue
             errors = results.errors[row.label, kind]
             figures.append(_spread(rates, "{:,.0f}") + (f" ({errors} errors)" if errors else ""))
-            figures.append(f"{ours[kind] / max(_median(rates), 1e-9):.1f}x")
+            figures.append(f"{ours[kind] / max(statistics.median(rates), 1e-9):.1f}x")
         cold, rss = results.cold_start_s[row.server], results.rss_mb[row.server]
         print(
             f"| {row.label} | {' | '.join(figures)} | {_spread(cold, '{:.2f}')} "
@@ -334,13 +334,9 @@ def _report(
     print(f"\ncommand: {' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}")
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def _spread(values: list[float], form: str) -> str:
     low, high = min(values), max(values)
-    middle = form.format(_median(values))
+    middle = form.format(statistics.median(values))
     if len(values) == 1:
         return middle
     return f"{middle} ({form.format(low)}-{form.format(high)})"
