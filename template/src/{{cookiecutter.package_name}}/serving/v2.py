@@ -257,8 +257,10 @@ class V2Protocol:
                 "inputs": {
                     "type": "array",
                     "prefixItems": [self._tensor_schema(name, columns[name]) for name in order],
-                    "items": False,
+                    # maxItems, not `items: false`: the same bound, and what OpenAPI client
+                    # generators parse (openapi-python-client refuses a boolean schema).
                     "minItems": len(self.required),
+                    "maxItems": len(order),
                 },
                 "outputs": {
                     "type": "array",
@@ -289,8 +291,8 @@ class V2Protocol:
                 "shape": {
                     "type": "array",
                     "prefixItems": [rows, {"const": 1}],
-                    "items": False,
                     "minItems": 1,
+                    "maxItems": 2,
                 },
                 "datatype": {"enum": sorted(accepted)},
                 "data": {**values, "minItems": 1},
