@@ -265,7 +265,7 @@ def _personal(name: str, text: pd.Series) -> tuple[str | None, str] | None:
     """(pattern, why) when the column looks like personal data, else None."""
     if len(text):
         for pattern, what in ((EMAIL, "e-mail addresses"), (PHONE, "phone numbers")):
-            share = float(text.str.fullmatch(pattern[1:-1]).mean())
+            share = float(text.str.fullmatch(pattern).mean())
             if what == "phone numbers":
                 # Written as people write them (+44 ..., (020) ...), or named so: a column of
                 # bare digits and dashes is as likely a date, a code or an account number.
