@@ -32,7 +32,9 @@ ROWS = matrix()
 # What `make lint` and `make test` read: the code and the tool settings. The task kind lives in
 # the contract (schema.yaml, params.yaml), and the Makefile, CI and DVC answers change none of
 # these files, so rows whose files here are byte-identical for the same Python run the same
-# code: it is installed, linted, tested and put through its git hooks once.
+# code: it is installed, linted, tested and put through its git hooks once. The tests' fixtures
+# are data, not code: the sample's contract and params (tests/fixtures/sample/) are copies of
+# the ones at the project's root, which differ by task kind for the same reason.
 LINTED = ("src", "tests", "pyproject.toml")
 
 
@@ -40,7 +42,7 @@ def lint_fingerprint(project: Path, answers: dict[str, Any]) -> str:
     digest = hashlib.sha256(str(answers["python_version"]).encode())
     for name in LINTED:
         for path in sorted([project / name, *(project / name).rglob("*")]):
-            if path.is_file() and "__pycache__" not in path.parts:
+            if path.is_file() and not {"__pycache__", "fixtures"} & set(path.parts):
                 text = path.read_text(encoding="utf-8")
                 if path.name == "pyproject.toml":
                     # Tool settings only: every row's dependencies are resolved by its uv.lock.

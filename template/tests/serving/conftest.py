@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,14 +100,21 @@ def cached_export(config: pytest.Config, version: str, kind: str | None = None) 
     # With gcc the export compiles the trees, without it it says why not: not the same export.
     recipe += b"gcc" if shutil.which("gcc") else b"no compiler"
     key = hashlib.sha256(recipe).hexdigest()[:16]
-    folder = config.cache.mkdir(f"serving-export-{key}-v{version}-{kind or 'project'}")
-    if not (folder / "champion" / "metadata.json").is_file():
+    folder = config.cache.mkdir("serving-exports") / f"{key}-v{version}-{kind or 'project'}"
+    if not folder.is_dir():
+        # Built aside and renamed into place: `make test`'s workers may build the same export
+        # at once, and a reader must never see half of one.
+        scratch = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}-"))
         contract = CONTRACT
         if kind is not None:
-            contract = folder / "schema.yaml"
+            contract = scratch / "schema.yaml"
             document = yaml.safe_load(CONTRACT.read_text())
             contract.write_text(yaml.safe_dump({**document, "target": TARGETS[kind]}))
-        write_export(folder / "champion", contract, version=version, seed=int(version))
+        write_export(scratch / "champion", contract, version=version, seed=int(version))
+        try:
+            scratch.rename(folder)
+        except OSError:  # another worker's is in place: the same bytes' worth of export
+            shutil.rmtree(scratch)
     return folder / "champion"
 
 
