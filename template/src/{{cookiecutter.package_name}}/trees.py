@@ -118,6 +118,8 @@ def compile_library(trees: treelite.Model, library: Path) -> None:
 # Predictor and DMatrix cost 25-40 us a call from Python, the function 3 us a row; its batch
 # loop in C wins past ~25 rows (measured).
 DIRECT_ROWS = 16
+# A missing Entry as one float64: its low int is -1 (the rest makes it a NaN, never a value).
+_MISSING: float = np.array([-1, 0x7FF80000], dtype=np.int32).view(np.float64)[0].item()
 
 
 class CompiledTrees:
@@ -132,6 +134,8 @@ class CompiledTrees:
         self._row = ctypes.CDLL(str(library)).predict
         self._row.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p]
         self._row.restype = None
+        self._entries = ctypes.c_double * self._predictor.num_feature
+        self._margins = ctypes.c_double * self._outputs
 
     def __call__(self, matrix: np.ndarray) -> np.ndarray:
         if len(matrix) > DIRECT_ROWS:
@@ -143,6 +147,11 @@ class CompiledTrees:
         # A row is an array of `union Entry {int missing; double fvalue;}`: a float64 each,
         # whose first int (the low half, little-endian) is -1 where the value is missing, as
         # TL2cgen's DMatrix writes it.
+        if len(matrix) == 1:  # a record: ctypes arrays, no numpy call (~6 us less, measured)
+            entries_one = self._entries(*[v if v == v else _MISSING for v in matrix[0].tolist()])
+            margins_one = self._margins()
+            self._row(entries_one, 1, margins_one)
+            return np.frombuffer(margins_one).reshape(1, self._outputs)
         entries = np.array(matrix, dtype=np.float64, order="C")
         missing = np.isnan(entries)
         if missing.any():
