@@ -192,23 +192,24 @@ class PredictService:
         columns: dict[str, list[Any]],
     ) -> None:
         rows = len(labels)
-        self.metrics.batch_rows.observe(rows)
+        tally = self.metrics.tally
+        tally.observe(self.metrics.batch_rows, rows)
         role, model = served
         version = model.version
         if result.probabilities is None:
-            self._counter(role, version, "value").inc(rows)
+            tally.inc(self._counter(role, version, "value"), rows)
         elif rows == 1:
-            self._counter(role, version, str(labels[0])).inc()
+            tally.inc(self._counter(role, version, str(labels[0])))
         else:
             for label, count in Counter(labels).items():
-                self._counter(role, version, str(label)).inc(count)
+                tally.inc(self._counter(role, version, str(label)), count)
         row_scores = scores(result.probabilities, result.predictions)
         histogram = self._histograms.get((role, version))
         if histogram is None:
             histogram = self.metrics.scores.labels(role.value, version)
             self._histograms[role, version] = histogram
         for score in row_scores[:SCORE_SAMPLE_ROWS].tolist():
-            histogram.observe(score)
+            tally.observe(histogram, score)
         # Live drift counts into one model's reference bins; switching them for every canary
         # request would flush each time. The canary's scores are in prediction_score{role}.
         if model is self.slot.current:
