@@ -154,7 +154,7 @@ class CompiledTrees:
             entries_one = self._entries(*[v if v == v else _MISSING for v in matrix[0].tolist()])
             margins_one = self._margins()
             self._row(entries_one, 1, margins_one)
-            return np.frombuffer(margins_one).reshape(1, self._outputs)
+            return np.frombuffer(memoryview(margins_one)).reshape(1, self._outputs)
         entries = np.array(matrix, dtype=np.float64, order="C")
         missing = np.isnan(entries)
         if missing.any():

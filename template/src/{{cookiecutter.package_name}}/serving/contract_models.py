@@ -103,7 +103,9 @@ class RequestTypes:
         (1,000 records: 1.3 ms validated alone, 2.6 ms through the union; measured)."""
         if body[:1] != b"[":
             return self.adapter.validate_json(body)
-        with contextlib.suppress(orjson.JSONDecodeError, ValidationError, TypeError, AttributeError):
+        # The records validator's errors when the columns refuse them (or orjson the body).
+        refused = (orjson.JSONDecodeError, ValidationError, TypeError, AttributeError)
+        with contextlib.suppress(*refused):
             return self._records_as_columns(body)
         try:
             return self.records.validate_json(body)

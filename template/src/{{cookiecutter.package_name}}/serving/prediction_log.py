@@ -43,12 +43,12 @@ Record format (one JSON object a line, one line a request, UTF-8):
 
 Files in PREDICTION_LOG_DIR: every worker appends to `predictions.jsonl` (O_APPEND: one write
 a batch, so workers' lines never mix). Once it holds PREDICTION_LOG_MAX_BYTES (with several
-workers, up to 50 ms of the others' lines more), the worker about to write renames it to `predictions-<UTC time of rotation>-<pid>.jsonl` (names sort
-by time) and starts a new one; the other workers notice the rename at their next write (a
-worker looks at most every 50 ms). The
-service deletes nothing while PREDICTION_LOG_BACKUPS is 0: `compact-log` (monitoring) turns
-rotated segments into Parquet and applies the retention. With N > 0, the oldest rotated JSONL
-segments beyond N are deleted (for a project without monitoring).
+workers, up to 50 ms of the others' lines more), the worker about to write renames it to
+`predictions-<UTC time of rotation>-<pid>.jsonl` (names sort by time) and starts a new one;
+the other workers notice the rename at their next write (a worker looks at most every
+50 ms). The service deletes nothing while PREDICTION_LOG_BACKUPS is 0: `compact-log`
+(monitoring) turns rotated segments into Parquet and applies the retention. With N > 0, the
+oldest rotated JSONL segments beyond N are deleted (for a project without monitoring).
 """
 
 from __future__ import annotations
