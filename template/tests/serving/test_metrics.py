@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 
 import httpx
@@ -10,7 +9,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from support import LOOPBACK_TLS
 
 from {{ cookiecutter.package_name }}.schema import ColumnType, Contract
-from {{ cookiecutter.package_name }}.serving.metrics import ServingMetrics
 from {{ cookiecutter.package_name }}.serving.prediction_log import DROP_REASONS
 
 from .conftest import API_KEY, CONTRACT, OTHER_KINDS, RunningServer
@@ -111,26 +109,3 @@ def test_unknown_categories_scored_as_missing_are_counted(keyed_server: RunningS
     assert response.status_code == 200
     assert _settled(keyed_server, name, unknown + 1, bin="unknown", **labels) == unknown + 1
     assert _total(_scrape(keyed_server), name, bin="missing", **labels) == missing + 1
-
-
-def test_a_tally_adds_what_observing_adds() -> None:
-    """The tally writes histogram buckets and sums itself (prometheus-client has no bulk
-    observe): the exposition is the same as observing each value, bounds and NaN included."""
-    direct, tallied = ServingMetrics(regression=False), ServingMetrics(regression=False)
-    values = [0.0, 0.1, 0.35, 0.5, 0.9999, 1.0, 3.0, math.nan]
-    for value in values:
-        direct.scores.labels("stable", "1").observe(value)
-        direct.predicted_rows.labels("stable", "1", "yes").inc(2)
-        tallied.tally.observe(tallied.scores.labels("stable", "1"), value)
-        tallied.tally.inc(tallied.predicted_rows.labels("stable", "1", "yes"), 2)
-    assert _samples(tallied.exposition()) == _samples(direct.exposition())
-
-
-def _samples(exposition: bytes) -> list[tuple[str, list[tuple[str, str]], str]]:
-    """Each sample's name, labels and value (repr: NaN), but when its series was created."""
-    return [
-        (sample.name, sorted(sample.labels.items()), repr(sample.value))
-        for family in text_string_to_metric_families(exposition.decode())
-        for sample in family.samples
-        if not sample.name.endswith("_created")
-    ]

@@ -93,7 +93,7 @@ class Tally(Flushing):
             except IndexError:  # empty (another flush may have taken the last one)
                 break
             totals[child, -1] += value
-            if isinstance(child, Histogram) and value == value:  # NaN: in no bucket, as observe
+            if isinstance(child, Histogram):
                 totals[child, bisect_left(child._upper_bounds, value)] += 1
         for (child, bucket), amount in totals.items():
             if not isinstance(child, Histogram):
