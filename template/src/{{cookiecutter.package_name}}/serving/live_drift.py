@@ -21,7 +21,7 @@ import numpy as np
 
 from ..drift_bins import MISSING, UNKNOWN, assign
 from ..schema import ColumnType
-from .metrics import Flushing, ServingMetrics
+from .metrics import ServingMetrics
 from .model_store import LoadedModel
 
 logger = logging.getLogger(__name__)
@@ -91,11 +91,13 @@ class _Layout:
         return unknown if unknown is not None and raw is not None else self.missing[index]
 
 
-class LiveDrift(Flushing):
+class LiveDrift:
     def __init__(self, metrics: ServingMetrics, interval: float = 1.0) -> None:
-        super().__init__("live-drift", interval)
         self._metrics = metrics
+        self._interval = interval
         self._lock = threading.Lock()  # the request path and the flushing thread
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-drift", daemon=True)
         self._model: LoadedModel | None = None
         self._layout: _Layout | None = None
         self._children: list[Any] = []
@@ -173,6 +175,16 @@ class LiveDrift(Flushing):
                     if layout is self._layout:
                         self._counts[slots[0]] += 1
 
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the thread and flush what is left (the worker is shutting down)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+        self.flush()
+
     def flush(self) -> None:
         """Add the counts so far to the Prometheus counters."""
         with self._lock:
@@ -181,3 +193,7 @@ class LiveDrift(Flushing):
         for child, count in zip(children, counts, strict=True):
             if count:
                 child.inc(count)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()

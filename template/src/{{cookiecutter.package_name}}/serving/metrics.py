@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import threading
-from abc import ABC, abstractmethod
 from bisect import bisect_left
 from collections import defaultdict, deque
 from typing import Any
@@ -35,44 +34,20 @@ _PROBABILITY_BUCKETS = tuple(i / 10 for i in range(1, 11))
 _VALUE_BUCKETS = (0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)
 _MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
-__all__ = ["CONTENT_TYPE_LATEST", "Flushing", "ServingMetrics", "Tally"]
+__all__ = ["CONTENT_TYPE_LATEST", "ServingMetrics", "Tally"]
 
 
-class Flushing(ABC):
-    """What requests gather in plain Python, added to the Prometheus metrics by a thread every
-    `interval` seconds (`flush`), and once more on `close` (the worker is shutting down)."""
-
-    def __init__(self, name: str, interval: float) -> None:
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    @abstractmethod
-    def flush(self) -> None: ...
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.flush()
-
-
-class Tally(Flushing):
+class Tally:
     """A request's increments and observations, added to the metrics once a second (and
-    before /metrics answers). In multiprocess mode each one is a locked write to a mapped
-    file (1-2 us, eight a single-record request, measured); a request only appends to a
-    deque, which is safe across threads without a lock."""
+    before /metrics answers) by a thread. In multiprocess mode each one is a locked write to a
+    mapped file (1-2 us, eight a single-record request, measured); a request only appends to
+    a deque, which is safe across threads without a lock."""
 
     def __init__(self, interval: float = 1.0) -> None:
-        super().__init__("metrics-tally", interval)
         self._events: deque[tuple[Any, float]] = deque()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics-tally", daemon=True)
 
     def inc(self, counter: Any, amount: float = 1.0) -> None:
         """`counter.inc(amount)`, soon (a Counter's child)."""
@@ -102,6 +77,19 @@ class Tally(Flushing):
                 child._sum.inc(amount)
             else:
                 child._buckets[bucket].inc(amount)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5.0)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.flush()
 
 
 class _FlushFirst(Collector):
