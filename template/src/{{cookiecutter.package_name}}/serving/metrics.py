@@ -22,8 +22,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 
 from .prediction_log import DROP_REASONS
 
@@ -92,30 +90,11 @@ class Tally:
             self.flush()
 
 
-class _FlushFirst(Collector):
-    """Registered first, so a registry's readers see what the tally holds: no metric itself."""
-
-    def __init__(self, tally: Tally) -> None:
-        self._tally = tally
-
-    def describe(self) -> list[Metric]:
-        return []
-
-    def collect(self) -> list[Metric]:
-        self._tally.flush()
-        return []
-
-
 class ServingMetrics:
     def __init__(self, regression: bool) -> None:
         # Its own registry, so tests can build several apps in one process.
         self.registry = CollectorRegistry()
         registry = self.registry
-        # What a request observes (http_requests, its latency, predictions, scores, batch
-        # rows) goes through the tally, flushed first whenever the registry is read (the
-        # stream consumer's endpoint reads it directly).
-        self.tally = Tally()
-        registry.register(_FlushFirst(self.tally))
         # role: stable or canary (serving/canary.py); model_version: of the model that
         # answered (the stable one's for routes that score nothing).
         labels = ["route", "method", "status", "role", "model_version"]
@@ -227,6 +206,9 @@ class ServingMetrics:
         # Both outcomes exist from the start (at 0), so rate() and increase() see the first one.
         for outcome in ("swapped", "failed"):
             self.model_reloads.labels(outcome)
+        # What a request observes (http_requests, its latency, predictions, scores, batch
+        # rows) goes through the tally.
+        self.tally = Tally()
 
     def prediction_log_lost(self, reason: str, records: int) -> None:
         """The prediction log's `on_drop`: `records` records not written, for `reason`."""
