@@ -41,8 +41,7 @@ def _answered(text: str) -> float:
 
 
 def _settled(server: RunningServer, name: str, expected: float, **labels: str) -> float:
-    """The total once the workers' tallies and drift counts are flushed (every second), or
-    time is up."""
+    """The total once the workers' drift counts are flushed (every second) or time is up."""
     deadline = time.monotonic() + 5
     while (value := _total(_scrape(server), name, **labels)) != expected:
         if time.monotonic() > deadline:
@@ -59,10 +58,6 @@ def test_every_worker_is_counted(kind_servers: dict[str, RunningServer]) -> None
     for _ in range(REQUESTS):
         response = httpx.post(f"{server.url}/predict", json=RECORD, timeout=10, verify=LOOPBACK_TLS)
         assert response.status_code == 200
-    # Each worker adds its requests within a second; then every scrape has them all.
-    expected = _answered(before) + REQUESTS
-    labels = {"route": "/predict", "status": "200"}
-    assert _settled(server, "http_requests_total", expected, **labels) == expected
     scrapes = [_scrape(server) for _ in range(4)]
     assert [_answered(text) - _answered(before) for text in scrapes] == [REQUESTS] * 4
     assert all("model_info{" in text for text in scrapes)

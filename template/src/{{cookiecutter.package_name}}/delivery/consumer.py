@@ -148,11 +148,9 @@ class Consumer:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """The prediction log's writer, the live drift counts, the metrics' tally and the
-        metrics endpoint; the first three flushed on the way out."""
-        service = self.service
-        workers = (service.prediction_log, service.drift, service.metrics)
-        started = [w for w in workers if w is not None]
+        """The prediction log's writer, the live drift counts and the metrics endpoint; the
+        first two flushed on the way out."""
+        started = [w for w in (self.service.prediction_log, self.service.drift) if w is not None]
         for worker in started:
             worker.start()
         endpoint = None

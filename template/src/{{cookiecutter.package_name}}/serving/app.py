@@ -83,7 +83,7 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        for worker in (log, shadow, drift, metrics):
+        for worker in (log, shadow, drift):
             if worker is not None:
                 worker.start()
         # `kill -HUP <pid>` reloads like POST /admin/reload (single process; with --workers,

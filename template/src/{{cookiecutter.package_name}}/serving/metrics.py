@@ -8,10 +8,6 @@ answers the scrape; without it, the metrics live in this process's own registry.
 from __future__ import annotations
 
 import os
-import threading
-from bisect import bisect_left
-from collections import defaultdict, deque
-from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,62 +28,7 @@ _PROBABILITY_BUCKETS = tuple(i / 10 for i in range(1, 11))
 _VALUE_BUCKETS = (0.0, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6, 1e7)
 _MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
-__all__ = ["CONTENT_TYPE_LATEST", "ServingMetrics", "Tally"]
-
-
-class Tally:
-    """A request's increments and observations, added to the metrics once a second (and
-    before /metrics answers) by a thread. In multiprocess mode each one is a locked write to a
-    mapped file (1-2 us, eight a single-record request, measured); a request only appends to
-    a deque, which is safe across threads without a lock."""
-
-    def __init__(self, interval: float = 1.0) -> None:
-        self._events: deque[tuple[Any, float]] = deque()
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="metrics-tally", daemon=True)
-
-    def inc(self, counter: Any, amount: float = 1.0) -> None:
-        """`counter.inc(amount)`, soon (a Counter's child)."""
-        self._events.append((counter, amount))
-
-    def observe(self, histogram: Histogram, value: float) -> None:
-        """`histogram.observe(value)`, soon (a Histogram or its child)."""
-        self._events.append((histogram, value))
-
-    def flush(self) -> None:
-        # Summed first: one write a child and bucket, not one an event. prometheus-client has
-        # no public way to add many observations at once, hence its histograms' _sum,
-        # _buckets and _upper_bounds (tests/serving/test_metrics.py reads the totals back).
-        totals: defaultdict[tuple[Any, int], float] = defaultdict(float)
-        while True:
-            try:
-                child, value = self._events.popleft()
-            except IndexError:  # empty (another flush may have taken the last one)
-                break
-            totals[child, -1] += value
-            if isinstance(child, Histogram):
-                totals[child, bisect_left(child._upper_bounds, value)] += 1
-        for (child, bucket), amount in totals.items():
-            if not isinstance(child, Histogram):
-                child.inc(amount)
-            elif bucket < 0:
-                child._sum.inc(amount)
-            else:
-                child._buckets[bucket].inc(amount)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5.0)
-        self.flush()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.flush()
+__all__ = ["CONTENT_TYPE_LATEST", "ServingMetrics"]
 
 
 class ServingMetrics:
@@ -206,21 +147,13 @@ class ServingMetrics:
         # Both outcomes exist from the start (at 0), so rate() and increase() see the first one.
         for outcome in ("swapped", "failed"):
             self.model_reloads.labels(outcome)
-        # What a request observes (http_requests, its latency, predictions, scores, batch
-        # rows) goes through the tally.
-        self.tally = Tally()
 
     def prediction_log_lost(self, reason: str, records: int) -> None:
         """The prediction log's `on_drop`: `records` records not written, for `reason`."""
         self._log_dropped[reason].inc(records)
 
-    def start(self) -> None:
-        self.tally.start()
-
     def exposition(self) -> bytes:
-        """The text /metrics answers: every worker's values when they share a directory
-        (this worker's up to now; the others' up to their last flush, within a second)."""
-        self.tally.flush()
+        """The text /metrics answers: every worker's values when they share a directory."""
         if _MULTIPROCESS_DIR not in os.environ:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
@@ -228,8 +161,6 @@ class ServingMetrics:
         return generate_latest(registry)
 
     def close(self) -> None:
-        """This worker is exiting: what it tallied is added, its live gauges (model_info) stop
-        counting."""
-        self.tally.close()
+        """This worker is exiting: its live gauges (model_info) stop counting."""
         if _MULTIPROCESS_DIR in os.environ:
             multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

@@ -75,9 +75,8 @@ class ObservingMiddleware:
             labels = (route, scope["method"], str(status), role, version)
             children = (self.metrics.requests.labels(*labels), self.metrics.latency.labels(*labels))
             self._children[key] = children
-        tally = self.metrics.tally
-        tally.inc(children[0])
-        tally.observe(children[1], seconds)
+        children[0].inc()
+        children[1].observe(seconds)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
                 "request",

@@ -192,24 +192,23 @@ class PredictService:
         columns: dict[str, list[Any]],
     ) -> None:
         rows = len(labels)
-        tally = self.metrics.tally
-        tally.observe(self.metrics.batch_rows, rows)
+        self.metrics.batch_rows.observe(rows)
         role, model = served
         version = model.version
         if result.probabilities is None:
-            tally.inc(self._counter(role, version, "value"), rows)
+            self._counter(role, version, "value").inc(rows)
         elif rows == 1:
-            tally.inc(self._counter(role, version, str(labels[0])))
+            self._counter(role, version, str(labels[0])).inc()
         else:
             for label, count in Counter(labels).items():
-                tally.inc(self._counter(role, version, str(label)), count)
+                self._counter(role, version, str(label)).inc(count)
         row_scores = scores(result.probabilities, result.predictions)
         histogram = self._histograms.get((role, version))
         if histogram is None:
             histogram = self.metrics.scores.labels(role.value, version)
             self._histograms[role, version] = histogram
         for score in row_scores[:SCORE_SAMPLE_ROWS].tolist():
-            tally.observe(histogram, score)
+            histogram.observe(score)
         # Live drift counts into one model's reference bins; switching them for every canary
         # request would flush each time. The canary's scores are in prediction_score{role}.
         if model is self.slot.current:
