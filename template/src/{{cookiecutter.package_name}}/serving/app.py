@@ -114,10 +114,11 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.v2 = V2Protocol(model.contract, predictor.types)
     app.add_middleware(ObservingMiddleware, metrics=metrics, default_labels=split.labels)
     keys = load_key_ring(settings)
+    # /predict's router first: routes are matched in order, and each router tried before the
+    # one that matches costs a request microseconds.
+    app.include_router(routes.model, **guard(KeyRole.PREDICT, keys))
     app.include_router(routes.ops)
     app.include_router(routes.scrape, **guard(KeyRole.METRICS, keys))
-    app.include_router(routes.model, **guard(KeyRole.PREDICT, keys))
-    # After /predict: routes are matched in order, and each one tried first costs it time.
     app.include_router(v2_routes.health)
     app.include_router(v2_routes.models, **guard(KeyRole.PREDICT, keys))
     # Without an admin key the admin routes do not exist (404): nothing to guess a key for.

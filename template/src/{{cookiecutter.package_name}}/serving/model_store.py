@@ -97,8 +97,12 @@ class LoadedModel:
         # C order: orjson serialises numpy arrays only in that layout.
         probabilities = np.ascontiguousarray(scores, np.float64)
         # argmax over the probabilities, as scikit-learn's predict does, without a second pass.
-        labels = np.asarray(self.classes)[probabilities.argmax(axis=1)]
+        labels = self._class_array[probabilities.argmax(axis=1)]
         return Prediction(labels, probabilities)
+
+    @cached_property
+    def _class_array(self) -> np.ndarray:
+        return np.asarray(self.classes)
 
 
 def load_model_dir(model_dir: Path, extra_trusted: tuple[str, ...] = ()) -> LoadedModel:

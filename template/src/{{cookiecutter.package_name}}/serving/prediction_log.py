@@ -42,13 +42,13 @@ Record format (one JSON object a line, one line a request, UTF-8):
      "shadow": null | {"model_version": "4", "predictions": [...], "probabilities": [...]}}
 
 Files in PREDICTION_LOG_DIR: every worker appends to `predictions.jsonl` (O_APPEND: one write
-a batch, so workers' lines never mix). Once it holds PREDICTION_LOG_MAX_BYTES, the worker
-about to write renames it to `predictions-<UTC time of rotation>-<pid>.jsonl` (names sort
-by time) and starts a new one; the other workers notice the rename at their next write (a
-worker looks at most every 50 ms). The
-service deletes nothing while PREDICTION_LOG_BACKUPS is 0: `compact-log` (monitoring) turns
-rotated segments into Parquet and applies the retention. With N > 0, the oldest rotated JSONL
-segments beyond N are deleted (for a project without monitoring).
+a batch, so workers' lines never mix). Once it holds PREDICTION_LOG_MAX_BYTES (with several
+workers, up to 50 ms of the others' lines more), the worker about to write renames it to
+`predictions-<UTC time of rotation>-<pid>.jsonl` (names sort by time) and starts a new one;
+the other workers notice the rename at their next write (a worker looks at most every
+50 ms). The service deletes nothing while PREDICTION_LOG_BACKUPS is 0: `compact-log`
+(monitoring) turns rotated segments into Parquet and applies the retention. With N > 0, the
+oldest rotated JSONL segments beyond N are deleted (for a project without monitoring).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import queue
 import threading
@@ -148,6 +149,9 @@ class _SegmentWriter:
         size = os.fstat(self._fd).st_size
         with self.path.open("rb") as tail:
             self._torn = size > 0 and os.pread(tail.fileno(), 1, size - 1) != b"\n"
+        # The file's size as of the last look (every _RENAME_CHECK_S) plus this writer's own
+        # lines since: no fstat a request (measured: ~2% of a single record's CPU).
+        self._size = size
 
     def write(self, data: bytes, records: int) -> bool:
         """Append `records` whole lines; False when they could not be (counted and logged)."""
@@ -158,7 +162,9 @@ class _SegmentWriter:
             except OSError as exc:
                 self._failed(exc, records)
                 self._failed_size = len(data) + 1
+                self._checked = -math.inf  # the size is looked up again at the next write
                 return False
+            self._size += len(data) + self._torn
             self._torn = False
             if self.failure is not None:
                 self._recovered()
@@ -228,14 +234,15 @@ class _SegmentWriter:
         now = time.monotonic()
         if now - self._checked >= _RENAME_CHECK_S:
             self._checked = now
+            own = os.fstat(self._fd)
+            self._size = own.st_size  # with the other workers' lines
             try:
-                moved = self.path.stat().st_ino != os.fstat(self._fd).st_ino
+                moved = self.path.stat().st_ino != own.st_ino
             except FileNotFoundError:
                 moved = True
             if moved:  # another worker rotated it
                 self._reopen()
-        current = os.fstat(self._fd).st_size
-        if current and current + size > self.max_bytes:
+        if self._size and self._size + size > self.max_bytes:
             segment = self.path.with_name(segment_name(datetime.now(UTC), os.getpid()))
             with contextlib.suppress(FileNotFoundError):  # another worker rotated it just now
                 self.path.rename(segment)
@@ -262,6 +269,7 @@ class _SegmentWriter:
         fd = self._open()
         os.close(self._fd)
         self._fd = fd
+        self._size = os.fstat(fd).st_size
 
     def close(self) -> None:
         with self._lock:
