@@ -1,7 +1,9 @@
 """The evaluate stage: test-set metrics, DVC plot data and fairness by sensitive group.
 
 `score` is also what the promotion gate uses to re-score the current champion, so both
-models are measured the same way on the same rows.
+models are measured the same way on the same rows. scikit-learn's metrics are imported in
+the functions that compute them: the register stage imports this module and, without a
+champion to re-score, needs none of them (scikit-learn takes about a second to import).
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
-from sklearn.calibration import calibration_curve
 
 from .config import FairnessParams
 from .features import features_and_target
@@ -64,6 +64,8 @@ def score(
 
 
 def compute_metrics(predictions: Predictions, contract: Contract) -> dict[str, float]:
+    from sklearn import metrics as skm
+
     actual, predicted = predictions.actual, predictions.predicted
     kind = contract.target.kind
     if kind is TaskKind.REGRESSION:
@@ -105,6 +107,9 @@ def compute_metrics(predictions: Predictions, contract: Contract) -> dict[str, f
 
 def plot_data(predictions: Predictions, contract: Contract) -> dict[str, list[dict[str, Any]]]:
     """Rows for DVC plots, one file each (see `plots:` in dvc.yaml)."""
+    from sklearn import metrics as skm
+    from sklearn.calibration import calibration_curve
+
     actual, predicted = predictions.actual, predictions.predicted
     if contract.target.kind is TaskKind.REGRESSION:
         return {
@@ -180,6 +185,7 @@ def _group_metrics(
         demographic_parity_difference,
         equalized_odds_difference,
     )
+    from sklearn import metrics as skm
 
     kind = contract.target.kind
     if kind is TaskKind.BINARY:
