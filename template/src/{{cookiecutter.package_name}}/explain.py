@@ -39,7 +39,7 @@ def global_explanation(
 
     def score(estimator: Any, features: np.ndarray, actual: np.ndarray) -> float:
         predictions = predict_matrix(estimator, features, actual, contract, threshold)
-        return sign * compute_metrics(predictions, contract)[metric]
+        return sign * compute_metrics(predictions, contract, only=metric)[metric]
 
     features, actual = features_and_target(test, contract)
     result = permutation_importance(
