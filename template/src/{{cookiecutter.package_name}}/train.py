@@ -72,8 +72,8 @@ class TrainingRun:
 
 def build_model(contract: Contract, params: ModelParams) -> Any:
     """An unfitted scikit-learn model that takes the encoded matrix (`Contract.encode`)."""
-    # scikit-learn is imported where a model is built or saved, not with this module: the
-    # register and evaluate stages import it for `TrainingRun` alone.
+    # scikit-learn is imported where a model is built, not with this module: the register
+    # stage imports it for `TrainingRun` and `MODEL_DESCRIPTIONS` alone.
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import Pipeline
@@ -113,7 +113,7 @@ def fit_model(train: pd.DataFrame, contract: Contract, params: ModelParams) -> A
 
 def skops_options(model: Any) -> dict[str, Any]:
     """How a model is saved: with skops, never pickle, trusting exactly the types it holds."""
-    # Imported here: skops imports every scikit-learn estimator when it loads (0.5 s).
+    # Imported here: skops imports every scikit-learn estimator when it loads (0.5-1 s).
     import skops.io
 
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
