@@ -10,8 +10,6 @@ import hashlib
 import os
 import platform
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -93,26 +91,3 @@ def model_requirements() -> list[str]:
     """Exact pins for the logged model; giving them saves MLflow's slow requirement inference."""
     versions = package_versions(MODEL_PACKAGES)
     return [f"{name}=={versions[name]}" for name in MODEL_PACKAGES]
-
-
-@contextmanager
-def requirements_as_given() -> Iterator[None]:
-    """Log a model without MLflow's check of its requirements against this environment.
-
-    The requirements are `model_requirements()`, read from this environment a moment before,
-    so the check cannot find a mismatch; it costs half a second (it maps every installed
-    package's files to its modules). MLflow has no setting for it: its function is swapped
-    for a no-op while the model is logged, and put back.
-    """
-    from mlflow.utils import environment
-
-    check = environment.warn_dependency_requirement_mismatches
-    environment.warn_dependency_requirement_mismatches = _no_check
-    try:
-        yield
-    finally:
-        environment.warn_dependency_requirement_mismatches = check
-
-
-def _no_check(requirements: list[str]) -> None:
-    """What MLflow's requirement check does for pins read from this environment: nothing."""

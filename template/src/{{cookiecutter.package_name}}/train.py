@@ -22,13 +22,7 @@ from .config import ModelParams, ModelType, Params
 from .drift_bins import profile, scores
 from .features import build_preprocessor, categorical_indices, features_and_target
 from .schema import Contract
-from .tracking import (
-    git_commit,
-    model_requirements,
-    package_versions,
-    requirements_as_given,
-    use_experiment,
-)
+from .tracking import git_commit, model_requirements, package_versions, use_experiment
 
 MODEL_ARTIFACT = "model"
 CONTRACT_ARTIFACT = "contract"
@@ -169,14 +163,13 @@ def train_and_log(
         mlflow.log_dict(example_record(train, contract), EXAMPLE_ARTIFACT)
         mlflow.log_dict(reference_profile(model, train, contract), REFERENCE_ARTIFACT)
         features, _ = features_and_target(train.head(50), contract)
-        with requirements_as_given():
-            model_info = mlflow.sklearn.log_model(
-                model,
-                name=MODEL_ARTIFACT,
-                **skops_options(model),
-                pip_requirements=model_requirements(),
-                signature=infer_signature(features, model.predict(features)),
-            )
+        model_info = mlflow.sklearn.log_model(
+            model,
+            name=MODEL_ARTIFACT,
+            **skops_options(model),
+            pip_requirements=model_requirements(),
+            signature=infer_signature(features, model.predict(features)),
+        )
         progress.update(step, description="logged to MLflow", completed=1, total=1)
     return TrainingRun(
         run_id=run.info.run_id,
