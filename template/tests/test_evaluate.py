@@ -41,6 +41,8 @@ def test_metrics_plots_and_fairness_per_task_kind(
 
     metrics = compute_metrics(predictions, contract)
     assert set(metrics) == METRICS_BY_KIND[contract.target.kind]
+    for name, value in metrics.items():  # what permutation importance asks for
+        assert compute_metrics(predictions, contract, only=name) == {name: value}
 
     plots = plot_data(predictions, contract)
     assert set(plots) == PLOTS[kind]

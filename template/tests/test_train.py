@@ -11,6 +11,7 @@ from {{ cookiecutter.package_name }}.data import make_sample
 from {{ cookiecutter.package_name }}.evaluate import score
 from {{ cookiecutter.package_name }}.features import split_table
 from {{ cookiecutter.package_name }}.schema import Contract
+from {{ cookiecutter.package_name }}.tracking import model_requirements
 from {{ cookiecutter.package_name }}.train import fit_model, train_and_log
 
 
@@ -52,3 +53,6 @@ def test_run_logs_model_lineage_and_environment(
     assert None not in example.values()  # a complete record documents every field
     model = mlflow.sklearn.load_model(run.model_uri)
     assert model.predict(contract.encode(train.head(3))).shape == (3,)
+    # The model's requirements are the pins read from this environment.
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(run.model_uri)).read_text()
+    assert requirements.split() == model_requirements()

@@ -1,20 +1,22 @@
 """The evaluate stage: test-set metrics, DVC plot data and fairness by sensitive group.
 
 `score` is also what the promotion gate uses to re-score the current champion, so both
-models are measured the same way on the same rows.
+models are measured the same way on the same rows. scikit-learn's metrics are imported in
+the functions that compute them: the register stage imports this module and, without a
+champion to re-score, needs none of them (scikit-learn takes about a second to import).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
-from sklearn.calibration import calibration_curve
 
 from .config import FairnessParams
 from .features import features_and_target
@@ -63,48 +65,71 @@ def score(
     return compute_metrics(predict(model, table, contract, threshold), contract)
 
 
-def compute_metrics(predictions: Predictions, contract: Contract) -> dict[str, float]:
+def compute_metrics(
+    predictions: Predictions, contract: Contract, only: str | None = None
+) -> dict[str, float]:
+    """The task kind's metrics, or only the one named (permutation importance asks for one
+    metric some 30 times: computing the others too doubled its time)."""
+    from sklearn import metrics as skm
+
     actual, predicted = predictions.actual, predictions.predicted
     kind = contract.target.kind
+    values: dict[str, Callable[[], Any]]
     if kind is TaskKind.REGRESSION:
         values = {
-            "rmse": skm.root_mean_squared_error(actual, predicted),
-            "mae": skm.mean_absolute_error(actual, predicted),
-            "r2": skm.r2_score(actual, predicted),
+            "rmse": partial(skm.root_mean_squared_error, actual, predicted),
+            "mae": partial(skm.mean_absolute_error, actual, predicted),
+            "r2": partial(skm.r2_score, actual, predicted),
         }
     elif kind is TaskKind.BINARY:
         assert contract.target.classes is not None
         assert predictions.positive_probability is not None
         is_positive = actual == contract.target.classes[-1]
         predicted_positive = predicted == contract.target.classes[-1]
+        probability = predictions.positive_probability
         values = {
-            "roc_auc": skm.roc_auc_score(is_positive, predictions.positive_probability),
-            "pr_auc": skm.average_precision_score(is_positive, predictions.positive_probability),
-            "f1": skm.f1_score(is_positive, predicted_positive, zero_division=0),
-            "precision": skm.precision_score(is_positive, predicted_positive, zero_division=0),
-            "recall": skm.recall_score(is_positive, predicted_positive, zero_division=0),
-            "accuracy": skm.accuracy_score(is_positive, predicted_positive),
+            "roc_auc": partial(skm.roc_auc_score, is_positive, probability),
+            "pr_auc": partial(skm.average_precision_score, is_positive, probability),
+            "f1": partial(skm.f1_score, is_positive, predicted_positive, zero_division=0),
+            "precision": partial(
+                skm.precision_score, is_positive, predicted_positive, zero_division=0
+            ),
+            "recall": partial(skm.recall_score, is_positive, predicted_positive, zero_division=0),
+            "accuracy": partial(skm.accuracy_score, is_positive, predicted_positive),
         }
     else:
         assert predictions.probabilities is not None
         labels = predictions.classes
         values = {
-            "f1_macro": skm.f1_score(actual, predicted, average="macro", zero_division=0),
-            "precision_macro": skm.precision_score(
-                actual, predicted, average="macro", zero_division=0
+            "f1_macro": partial(skm.f1_score, actual, predicted, average="macro", zero_division=0),
+            "precision_macro": partial(
+                skm.precision_score, actual, predicted, average="macro", zero_division=0
             ),
-            "recall_macro": skm.recall_score(actual, predicted, average="macro", zero_division=0),
-            "accuracy": skm.accuracy_score(actual, predicted),
-            "log_loss": skm.log_loss(actual, predictions.probabilities, labels=labels),
-            "roc_auc_ovr": skm.roc_auc_score(
-                actual, predictions.probabilities, multi_class="ovr", labels=labels
+            "recall_macro": partial(
+                skm.recall_score, actual, predicted, average="macro", zero_division=0
+            ),
+            "accuracy": partial(skm.accuracy_score, actual, predicted),
+            "log_loss": partial(skm.log_loss, actual, predictions.probabilities, labels=labels),
+            "roc_auc_ovr": partial(
+                skm.roc_auc_score,
+                actual,
+                predictions.probabilities,
+                multi_class="ovr",
+                labels=labels,
             ),
         }
-    return {name: round(float(value), 6) for name, value in values.items()}
+    return {
+        name: round(float(metric()), 6)
+        for name, metric in values.items()
+        if only is None or name == only
+    }
 
 
 def plot_data(predictions: Predictions, contract: Contract) -> dict[str, list[dict[str, Any]]]:
     """Rows for DVC plots, one file each (see `plots:` in dvc.yaml)."""
+    from sklearn import metrics as skm
+    from sklearn.calibration import calibration_curve
+
     actual, predicted = predictions.actual, predictions.predicted
     if contract.target.kind is TaskKind.REGRESSION:
         return {
@@ -180,6 +205,7 @@ def _group_metrics(
         demographic_parity_difference,
         equalized_odds_difference,
     )
+    from sklearn import metrics as skm
 
     kind = contract.target.kind
     if kind is TaskKind.BINARY:

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.inspection import permutation_importance
 
 from .config import LOWER_IS_BETTER, Params
 from .evaluate import compute_metrics, predict_matrix
@@ -30,6 +29,9 @@ def global_explanation(
     model: Any, test: pd.DataFrame, contract: Contract, params: Params
 ) -> dict[str, Any]:
     """Each feature's permutation importance on the test rows, most important first."""
+    # Imported here: the register stage imports this module for `importance_table` alone.
+    from sklearn.inspection import permutation_importance
+
     metric = params.promotion.gate(contract.target.kind).primary_metric
     threshold = params.evaluate.threshold
     # scikit-learn maximises the score: a metric where lower is better is negated.
@@ -37,7 +39,7 @@ def global_explanation(
 
     def score(estimator: Any, features: np.ndarray, actual: np.ndarray) -> float:
         predictions = predict_matrix(estimator, features, actual, contract, threshold)
-        return sign * compute_metrics(predictions, contract)[metric]
+        return sign * compute_metrics(predictions, contract, only=metric)[metric]
 
     features, actual = features_and_target(test, contract)
     result = permutation_importance(

@@ -11,18 +11,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .data import read_table, write_table
 from .schema import ColumnType, Contract
+
+if TYPE_CHECKING:
+    from sklearn.compose import ColumnTransformer
 
 TRAIN_FILE = "train.parquet"
 TEST_FILE = "test.parquet"
@@ -47,6 +45,9 @@ def split_table(
         hashes = pd.util.hash_pandas_object(ids, index=False, hash_key=key).to_numpy()
         in_test = hashes / 2.0**64 < test_size
         return table[~in_test].reset_index(drop=True), table[in_test].reset_index(drop=True)
+    # Imported here: scikit-learn takes a second to import, and a split by id never needs it.
+    from sklearn.model_selection import train_test_split
+
     stratify = table[contract.target.name] if contract.target.is_classification else None
     train, test = train_test_split(
         table, test_size=test_size, random_state=seed, shuffle=True, stratify=stratify
@@ -77,6 +78,11 @@ def categorical_indices(contract: Contract) -> list[int]:
 
 def build_preprocessor(contract: Contract) -> ColumnTransformer:
     """For linear models: impute and scale numbers, impute and one-hot encode category codes."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     numeric, categorical, boolean = [], [], []
     category_codes = []
     for index, column in enumerate(contract.features):

@@ -16,13 +16,7 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-import skops.io
-from mlflow.data.pandas_dataset import from_pandas
-from mlflow.models import infer_signature
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.pipeline import Pipeline
 
 from .config import ModelParams, ModelType, Params
 from .drift_bins import profile, scores
@@ -72,6 +66,12 @@ class TrainingRun:
 
 def build_model(contract: Contract, params: ModelParams) -> Any:
     """An unfitted scikit-learn model that takes the encoded matrix (`Contract.encode`)."""
+    # scikit-learn is imported where a model is built, not with this module: the register
+    # stage imports it for `TrainingRun` and `MODEL_DESCRIPTIONS` alone.
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import Pipeline
+
     classification = contract.target.is_classification
     if params.type is ModelType.HIST_GRADIENT_BOOSTING:
         boosting = params.hist_gradient_boosting
@@ -107,6 +107,9 @@ def fit_model(train: pd.DataFrame, contract: Contract, params: ModelParams) -> A
 
 def skops_options(model: Any) -> dict[str, Any]:
     """How a model is saved: with skops, never pickle, trusting exactly the types it holds."""
+    # Imported here: skops imports every scikit-learn estimator when it loads (0.5-1 s).
+    import skops.io
+
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
     return {"serialization_format": "skops", "skops_trusted_types": trusted}
 
@@ -115,6 +118,9 @@ def train_and_log(
     train: pd.DataFrame, contract: Contract, params: Params, data_hash: str, data_timestamp: str
 ) -> TrainingRun:
     """Fit the model and record it, its inputs and its lineage in one MLflow run."""
+    from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.models import infer_signature
+
     experiment_id = use_experiment(params.tracking.experiment_name)
     commit = git_commit()
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
