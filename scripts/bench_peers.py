@@ -113,8 +113,12 @@ def main() -> int:
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     sys.path.insert(0, str(args.project.resolve() / "bench"))
     bench = importlib.import_module("bench")  # the project's bench/bench.py: its servers, wrk
-    with tempfile.TemporaryDirectory(prefix="bench-peers-") as scratch:
-        rows, specs = _contenders(bench, model_dir, Path(scratch), args, only)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-peers-") as scratch,
+        # The service's metrics' files in memory, as its image keeps them.
+        tempfile.TemporaryDirectory(prefix="bench-peers-", dir=bench.METRICS_MEMORY) as metrics,
+    ):
+        rows, specs = _contenders(bench, model_dir, Path(scratch), Path(metrics), args, only)
         loads = [os.getloadavg()[0]]
         results = _run(bench, rows, specs, args)
         loads.append(os.getloadavg()[0])
@@ -123,7 +127,12 @@ def main() -> int:
 
 
 def _contenders(
-    bench: ModuleType, model_dir: Path, scratch: Path, args: argparse.Namespace, only: list[str]
+    bench: ModuleType,
+    model_dir: Path,
+    scratch: Path,
+    metrics: Path,
+    args: argparse.Namespace,
+    only: list[str],
 ) -> tuple[list[Row], dict[str, Spec]]:
     """The table's rows and how to start each server, the peers' environments made first."""
     model = bench.load_model_dir(model_dir)
@@ -169,7 +178,7 @@ def _contenders(
             {
                 "MODEL_DIR": str(model_dir),
                 "PREDICTION_LOG_DIR": str(scratch / "predictions"),
-                "PROMETHEUS_MULTIPROC_DIR": str(_folder(scratch / "metrics")),
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics),
             },
             rows[0],
         )
@@ -426,11 +435,6 @@ def _mlserver_folder(
 def _package(bench: ModuleType) -> str:
     """The generated package's name: where the project's bench.py takes its model loader from."""
     return str(bench.load_model_dir.__module__).split(".")[0]
-
-
-def _folder(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _json(value: Any) -> bytes:
