@@ -10,7 +10,6 @@ import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from functools import cached_property
-from itertools import repeat
 from pathlib import Path
 from typing import Annotated, Any, Self
 
@@ -229,13 +228,10 @@ def _code(codes: dict[str, float] | None, value: Any) -> float:
 
 def _encode_column(codes: dict[str, float] | None, values: Any) -> np.ndarray:
     if codes is not None:
-        try:  # map(codes.get, ...) loops in C; only an unhashable value needs the other way
-            return np.fromiter(map(codes.get, values, repeat(math.nan)), dtype=np.float64)
-        except TypeError:
-            return np.fromiter(
-                (codes.get(v, math.nan) if isinstance(v, str) else math.nan for v in values),
-                dtype=np.float64,
-            )
+        return np.fromiter(
+            (codes.get(v, math.nan) if isinstance(v, str) else math.nan for v in values),
+            dtype=np.float64,
+        )
     if hasattr(values, "to_numpy"):
         return np.asarray(values.to_numpy(dtype=np.float64, na_value=np.nan))
     return np.asarray(values if isinstance(values, Sequence) else list(values), dtype=np.float64)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import repeat
 from typing import Annotated, Any, Literal, NotRequired, Self, Union
 
 import orjson
@@ -126,9 +125,8 @@ class RequestTypes:
         rows = orjson.loads(body)
         if not isinstance(rows, list) or not set().union(*rows) <= self._names:
             raise TypeError("not a list of records with known fields only")
-        # map(dict.get, ...) loops in C: 4x a comprehension's speed (1,000 rows, measured).
         return self.columns.model_validate(
-            {name: list(map(dict.get, rows, repeat(name))) for name in self._names}
+            {name: [row.get(name) for row in rows] for name in self._names}
         )
 
     @cached_property
@@ -139,7 +137,7 @@ class RequestTypes:
         """A validated request as a dict of lists (the shape `Contract.encode` takes)."""
         names = (*self.feature_names, *self.passthrough_names)
         if isinstance(parsed, list):  # records, as dicts (an optional field may be absent)
-            return {name: list(map(dict.get, parsed, repeat(name))) for name in names}, len(parsed)
+            return {name: [r.get(name) for r in parsed] for name in names}, len(parsed)
         if isinstance(parsed, dict):
             return {name: [parsed.get(name)] for name in names}, 1
         columns = parsed if isinstance(parsed, self.columns) else parsed.columns
