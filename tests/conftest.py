@@ -49,7 +49,24 @@ def _rank(item: pytest.Item) -> int:
     return next((i for i, start in enumerate(ORDER) if nodeid.startswith(start)), len(ORDER))
 
 
+# The fixtures that make and run whole projects. A test using one is marked `slow`, so that
+# `make test-fast` (-m "not slow") runs none of them (one such test once took it to 8 minutes).
+PROJECT_FIXTURES = {"shared", "demo", "demo_alone"}
+
+
+# tryfirst: before `-m` deselects, so an unmarked test is named whatever was asked for.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if PROJECT_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "mark these `slow` (they use a project fixture): " + ", ".join(unmarked)
+        )
     items.sort(key=_rank)  # stable: each file's own order stays
 
 

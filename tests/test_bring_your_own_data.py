@@ -15,9 +15,12 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from projects import DEMO, Demo, call, commit_outputs, locked, read_json, serving, sh
+
+pytestmark = pytest.mark.slow
 
 SLUG = "credit-risk"
 WRITE_TABLES = """
